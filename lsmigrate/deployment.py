@@ -1,0 +1,951 @@
+"""Read and edit a Label Studio deployment's own configuration files (env file, docker-compose.yml,
+Helm values), keeping comments, order, quoting and layout; write them with a backup and roll back.
+
+Edits never touch a line they do not have to: env files are edited line by line; YAML is edited with
+ruamel.yaml in round-trip mode and the result is laid back onto the original text, so that every line
+ruamel.yaml would merely have reformatted stays byte-identical.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import itertools
+import math
+import os
+import re
+import stat
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import CommentMark, MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarbool import ScalarBoolean
+from ruamel.yaml.tokens import CommentToken
+
+StrPath = str | os.PathLike[str]
+
+BACKUP_MARK = ".lsmigrate-backup-"
+_STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+# Names of the service that runs Label Studio, tried when no image names it unambiguously.
+_SERVICE_NAMES = ("app", "label-studio", "labelstudio")
+
+
+class DeploymentFileError(Exception):
+    """One-line, user-facing message naming the file (and line number where known). Never includes a secret
+    value."""
+
+
+# --------------------------------------------------------------------------------------------- text helpers
+
+
+def _split_lines(text: str) -> list[tuple[str, str]]:
+    """(content, end-of-line) pairs; end-of-line is "\\n", "\\r\\n" or "" for a last line without one."""
+    parts = text.split("\n")
+    lines = [(p[:-1], "\r\n") if p.endswith("\r") else (p, "\n") for p in parts[:-1]]
+    if parts[-1]:
+        lines.append((parts[-1], ""))
+    return lines
+
+
+def _keepends(text: str) -> list[str]:
+    """Lines with their "\n" (only "\n" separates lines, unlike str.splitlines)."""
+    return re.findall(r"[^\n]*\n|[^\n]+$", text)
+
+
+def _eol_of(text: str) -> str:
+    return "\r\n" if "\r\n" in text else "\n"
+
+
+def _match_final_newline(original: str, new: str, eol: str) -> str:
+    """Give `new` a final newline exactly when `original` had one (an empty original counts as having one)."""
+    if original and not original.endswith("\n"):
+        if new.endswith("\r\n"):
+            return new[:-2]
+        return new[:-1] if new.endswith("\n") else new
+    return new + eol if new and not new.endswith("\n") else new
+
+
+def _read_text(path: StrPath) -> str:
+    name = os.fspath(path)
+    p = Path(path)
+    if p.is_dir():
+        raise DeploymentFileError(f"{name} is a directory, not a file")
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise DeploymentFileError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise DeploymentFileError(f"cannot read {name}: {exc.strerror or exc}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DeploymentFileError(f"{name} line {line}: not UTF-8 text") from None
+
+
+# ------------------------------------------------------------------------------------------------- env files
+
+_KEY = r"[A-Za-z_][A-Za-z0-9_]*"
+_KEY_RE = re.compile(_KEY)
+_ASSIGN_RE = re.compile(rf"(?P<lead>[ \t]*(?:export[ \t]+)?)(?P<key>{_KEY})(?P<eq>[ \t]*=)(?P<rest>.*)")
+_BARE_RE = re.compile(rf"[ \t]*(?:export[ \t]+)?(?P<key>{_KEY})[ \t]*")
+_DQ_UNESCAPE_RE = re.compile(r'\\(["\\])')
+_INLINE_COMMENT_RE = re.compile(r"[ \t]#")
+_NEEDS_QUOTES_RE = re.compile(r"[\s#'\"$]")
+
+
+@dataclass(frozen=True)
+class _EnvLine:
+    """One line of an env file. For an assignment, `head + <raw value> + tail == text`."""
+
+    text: str
+    eol: str
+    key: str | None = None
+    value: str | None = None  # None for a bare `KEY` (taken from the host environment)
+    head: str = ""
+    tail: str = ""
+    quote: str = ""
+
+
+def _closing_quote(s: str, quote: str) -> int:
+    i = 1
+    while i < len(s):
+        if quote == '"' and s[i] == "\\":
+            i += 2
+            continue
+        if s[i] == quote:
+            return i
+        i += 1
+    return -1
+
+
+def _parse_env_value(rest: str, where: str) -> tuple[int, int, str, str]:
+    """(start, end, value, quote) of the value in `rest` (the text after `=`)."""
+    stripped = rest.lstrip(" \t")
+    start = len(rest) - len(stripped)
+    quote = stripped[:1]
+    if quote in ('"', "'"):
+        close = _closing_quote(stripped, quote)
+        if close < 0:
+            kind = "double" if quote == '"' else "single"
+            raise DeploymentFileError(f"{where}: unterminated {kind} quote")
+        after = stripped[close + 1 :].strip(" \t")
+        if after and not after.startswith("#"):
+            raise DeploymentFileError(f"{where}: unexpected text after the closing quote")
+        raw = stripped[1:close]
+        value = _DQ_UNESCAPE_RE.sub(r"\1", raw) if quote == '"' else raw
+        return start, start + close + 1, value, quote
+    comment = _INLINE_COMMENT_RE.search(rest)
+    value = (rest[: comment.start()] if comment else rest).strip(" \t")
+    if not value:
+        return 0, 0, "", ""
+    return start, start + len(value), value, ""
+
+
+def _parse_env_line(text: str, eol: str, where: str, *, first: bool) -> _EnvLine:
+    body = text.removeprefix("\ufeff") if first else text
+    bom = text[: len(text) - len(body)]
+    stripped = body.strip()
+    if not stripped or stripped.startswith("#"):
+        return _EnvLine(text, eol)
+    if bare := _BARE_RE.fullmatch(body):
+        kept = body.rstrip(" \t")
+        return _EnvLine(text, eol, key=bare["key"], head=bom + kept + "=", tail=body[len(kept) :])
+    m = _ASSIGN_RE.fullmatch(body)
+    if m is None:
+        reason = "invalid variable name before '='" if "=" in body else "expected KEY=VALUE"
+        raise DeploymentFileError(f"{where}: {reason}")
+    rest = m["rest"]
+    start, end, value, quote = _parse_env_value(rest, where)
+    head = bom + m["lead"] + m["key"] + m["eq"] + rest[:start]
+    return _EnvLine(text, eol, m["key"], value, head, rest[end:], quote)
+
+
+def _parse_env(text: str, name: str) -> list[_EnvLine]:
+    return [
+        _parse_env_line(content, eol, f"{name} line {n}", first=n == 1)
+        for n, (content, eol) in enumerate(_split_lines(text), start=1)
+    ]
+
+
+def _env_values(lines: list[_EnvLine]) -> dict[str, str]:
+    return {ln.key: ln.value for ln in lines if ln.key is not None and ln.value is not None}
+
+
+def read_env_file(path: StrPath) -> dict[str, str]:
+    """KEY -> value of a docker `--env-file` / compose `.env` style file (later lines win)."""
+    return _env_values(_parse_env(_read_text(path), os.fspath(path)))
+
+
+def _double_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _env_quote(value: str, old_quote: str) -> str:
+    """`value` as written in an env file, in the old quoting style where it can hold the value.
+
+    `$` is interpolated by compose inside double quotes and bare values, so a value with `$` goes into
+    single quotes whenever it has no `'` of its own.
+    """
+    literal_ok = "'" not in value
+    if old_quote == '"' and not ("$" in value and literal_ok):
+        return _double_quote(value)
+    if old_quote == "'" and literal_ok:
+        return f"'{value}'"
+    if old_quote == "" and value and not _NEEDS_QUOTES_RE.search(value):
+        return value
+    return f"'{value}'" if literal_ok else _double_quote(value)
+
+
+def _check_env_changes(changes: Mapping[str, str | None], name: str) -> None:
+    for key, value in changes.items():
+        if not _KEY_RE.fullmatch(key):
+            raise DeploymentFileError(f"{name}: {key!r} is not a valid variable name")
+        if value is not None and ("\n" in value or "\r" in value or "\0" in value):
+            raise DeploymentFileError(f"{name}: the new value of {key} contains a line break or NUL")
+
+
+def update_env_text(text: str, changes: Mapping[str, str | None], *, name: str = "env file") -> str:
+    _check_env_changes(changes, name)
+    eol = _eol_of(text)
+    out: list[str] = []
+    seen: set[str] = set()
+    for ln in _parse_env(text, name):
+        if ln.key is None or ln.key not in changes:
+            out.append(ln.text + ln.eol)
+            continue
+        seen.add(ln.key)
+        new = changes[ln.key]
+        if new is not None:
+            out.append(ln.head + _env_quote(new, ln.quote) + ln.tail + ln.eol)
+    added = [f"{k}={_env_quote(v, '')}{eol}" for k, v in changes.items() if v is not None and k not in seen]
+    if added and out and not out[-1].endswith("\n"):
+        out[-1] += eol
+    return _match_final_newline(text, "".join(out + added), eol)
+
+
+# ------------------------------------------------------------------------------------------------ YAML core
+
+
+@dataclass(frozen=True)
+class _YamlDoc:
+    """A YAML file split into the part ruamel.yaml edits (`body`, "\\n" line ends) and the verbatim rest."""
+
+    name: str
+    head: str  # comments and a `---` line before the document, kept verbatim (ruamel.yaml drops them)
+    body: str
+    tail: str  # a closing `...` line and what follows it
+    eol: str
+    data: Any
+
+
+_DOC_START_RE = re.compile(r"---[ \t]*(#.*)?")
+_DOC_END_RE = re.compile(r"\.\.\.[ \t]*(#.*)?")
+
+
+def _is_filler(line: str) -> bool:
+    s = line.strip()
+    return not s or s.startswith("#")
+
+
+def _split_document(text: str) -> tuple[str, str, str]:
+    lines = text.replace("\r\n", "\n").split("\n")
+    start = 0
+    for i, line in enumerate(lines):
+        if _is_filler(line) or line.startswith("%"):
+            continue
+        if _DOC_START_RE.fullmatch(line.rstrip()):
+            start = i + 1
+        break
+    end = len(lines)
+    for j in range(len(lines) - 1, start - 1, -1):
+        if _is_filler(lines[j]):
+            continue
+        if _DOC_END_RE.fullmatch(lines[j].rstrip()):
+            end = j
+        break
+    join = "\n".join
+    head = join(lines[:start]) + "\n" if start else ""
+    tail = join(lines[end:]) if end < len(lines) else ""
+    return head, join(lines[start:end]) + ("\n" if end < len(lines) else ""), tail
+
+
+def _new_yaml(indent: tuple[int, int, int] = (2, 4, 2)) -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    mapping, sequence, offset = indent
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    return yaml
+
+
+def _yaml_problem(exc: YAMLError) -> str:
+    if isinstance(exc, DuplicateKeyError):
+        return "duplicate key in a mapping"
+    problem = getattr(exc, "problem", None) or "not valid YAML"
+    return " ".join(str(problem).split())[:120]
+
+
+def _load_yaml(text: str, name: str) -> _YamlDoc:
+    head, body, tail = _split_document(text)
+    try:
+        data = _new_yaml().load(body)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        if isinstance(exc, MarkedYAMLError) and mark is not None:
+            line = mark.line + 1 + head.count("\n")
+            raise DeploymentFileError(f"{name} line {line}: invalid YAML: {_yaml_problem(exc)}") from None
+        raise DeploymentFileError(f"{name}: invalid YAML: {_yaml_problem(exc)}") from None
+    return _YamlDoc(name, head, body, tail, _eol_of(text), data)
+
+
+def _load_yaml_file(path: StrPath) -> _YamlDoc:
+    return _load_yaml(_read_text(path), os.fspath(path))
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {_plain_key(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, bool | ScalarBoolean):
+        return bool(node)
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return "nan" if math.isnan(node) else float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _plain_key(key: Any) -> Any:
+    plain = _plain(key)
+    return repr(plain) if isinstance(plain, dict | list) else plain
+
+
+def _detect_indent(body: str) -> tuple[int, int, int]:
+    """(mapping, sequence, offset) for ruamel.yaml, from the text's own nesting (default 2, 4, 2)."""
+    maps: Counter[int] = Counter()
+    seqs: Counter[tuple[int, int]] = Counter()
+    opener: int | None = None  # column of the key of the previous line when it opens a block
+    for line in body.split("\n"):
+        if _is_filler(line):
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        dash = re.match(r"(-[ ]+)+", line[indent:])
+        if opener is not None and dash and indent >= opener:
+            first = re.match(r"-[ ]+", line[indent:])
+            assert first is not None
+            seqs[(indent - opener, len(first.group()))] += 1
+        elif opener is not None and indent > opener:
+            maps[indent - opener] += 1
+        content = line[indent + (dash.end() if dash else 0) :]
+        opens = bool(re.search(r":[ \t]*(#.*)?$", content)) and not content.startswith(("#", "'", '"'))
+        opener = indent + (dash.end() if dash else 0) if opens else None
+    mapping = maps.most_common(1)[0][0] if maps else 2
+    offset, width = seqs.most_common(1)[0][0] if seqs else (mapping, 2)
+    return mapping, max(offset + width, offset + 2), offset
+
+
+def _own_keys(node: CommentedMap) -> list[Any]:
+    return [k for k, _ in node.non_merged_items()]
+
+
+def _is_block(node: Any) -> bool:
+    return isinstance(node, CommentedMap | CommentedSeq) and len(node) > 0 and not node.fa.flow_style()
+
+
+def _last_index(node: CommentedMap | CommentedSeq) -> Any:
+    if isinstance(node, CommentedSeq):
+        return len(node) - 1
+    keys = _own_keys(node)
+    return keys[-1] if keys else None
+
+
+def _comment_slot(node: CommentedMap | CommentedSeq, key: Any) -> tuple[list[Any], int]:
+    """The comment slot after entry `key` of `node`, which holds the comment lines that follow its text."""
+    value = node[key]
+    if _is_block(value) and _last_index(value) is not None:
+        return _comment_slot(value, _last_index(value))
+    entry = node.ca.items.setdefault(key, [None, None, None, None])
+    return entry, 0 if isinstance(node, CommentedSeq) else 2
+
+
+def _split_trailing(text: str, min_indent: int | None) -> tuple[str, str]:
+    """Split the comment lines after an entry into (those that stay with its block, those that follow it):
+    the block keeps its leading comment lines indented at least `min_indent`, without trailing blank lines."""
+    if min_indent is None:
+        return "", text
+    lines = _keepends(text)
+    cut = next(
+        (i for i, ln in enumerate(lines) if ln.strip() and len(ln) - len(ln.lstrip(" ")) < min_indent),
+        len(lines),
+    )
+    while cut > 0 and not lines[cut - 1].strip():
+        cut -= 1
+    return "".join(lines[:cut]), "".join(lines[cut:])
+
+
+def _take_trailing(node: CommentedMap | CommentedSeq, key: Any, min_indent: int | None = None) -> str:
+    """Detach and return the full comment lines after entry `key` that belong to what follows it."""
+    entry, idx = _comment_slot(node, key)
+    token = entry[idx]
+    if token is None:
+        return ""
+    first, _, rest = token.value.partition("\n")
+    keep, moved = _split_trailing(rest, min_indent)
+    if first.strip() or keep:
+        token.value = first + "\n" + keep
+    else:
+        entry[idx] = None
+    return moved
+
+
+def _put_trailing(node: CommentedMap | CommentedSeq, key: Any, text: str) -> None:
+    if not text:
+        return
+    entry, idx = _comment_slot(node, key)
+    token = entry[idx]
+    if token is None:
+        entry[idx] = CommentToken("\n" + text, CommentMark(0), None)
+    else:
+        token.value = (token.value if token.value.endswith("\n") else token.value + "\n") + text
+
+
+def _put_leading(node: CommentedMap | CommentedSeq, text: str) -> None:
+    """Comment lines that go right before the first entry of `node`."""
+    tokens = []
+    for line in text.splitlines():
+        body = line.lstrip(" ")
+        tokens.append(CommentToken(body + "\n", CommentMark(len(line) - len(body)), None))
+    if node.ca.comment is None:
+        node.ca.comment = [None, []]
+    if node.ca.comment[1] is None:
+        node.ca.comment[1] = []
+    node.ca.comment[1].extend(tokens)
+
+
+Parent = tuple[CommentedMap | CommentedSeq, Any]
+
+
+def _append_entry(node: CommentedMap | CommentedSeq, key: Any, value: Any) -> None:
+    """Append `key: value` (or a sequence item) after the last entry, keeping the comment lines that
+    followed the last entry after the new one."""
+    last = _last_index(node)
+    moved = _take_trailing(node, last, node.lc.col) if last is not None and not node.fa.flow_style() else ""
+    if isinstance(node, CommentedSeq):
+        node.append(value)
+        key = len(node) - 1
+    else:
+        node[key] = value
+    _put_trailing(node, key, moved)
+
+
+def _delete_entry(node: CommentedMap | CommentedSeq, key: Any, parent: Parent | None) -> None:
+    """Delete an entry; the comment lines that followed it stay where they were."""
+    order = list(range(len(node))) if isinstance(node, CommentedSeq) else _own_keys(node)
+    pos = order.index(key)
+    moved = _take_trailing(node, key)
+    del node[key]
+    if not isinstance(node, CommentedSeq):
+        node.ca.items.pop(key, None)
+    if not moved:
+        return
+    if pos > 0:
+        _put_trailing(node, order[pos - 1], moved)
+    elif len(node) > 0:
+        _put_leading(node, moved)
+    elif parent is not None:
+        _put_trailing(parent[0], parent[1], moved)
+
+
+def _set_value(node: CommentedMap, key: Any, value: Any) -> None:
+    old = node[key]
+    moved = _take_trailing(node, key) if _is_block(old) else ""
+    node[key] = value  # CommentedMap keeps a quoted/literal style of an old string value
+    _put_trailing(node, key, moved)
+
+
+def _to_rt(value: Any) -> Any:
+    if isinstance(value, Mapping) and not isinstance(value, CommentedMap):
+        out = CommentedMap()
+        for k, v in value.items():
+            out[k] = _to_rt(v)
+        return out
+    if isinstance(value, list | tuple) and not isinstance(value, CommentedSeq):
+        return CommentedSeq(_to_rt(v) for v in value)
+    return value
+
+
+def _dump(yaml: YAML, data: Any) -> str:
+    buf = io.StringIO()
+    yaml.dump(data, buf)
+    return buf.getvalue()
+
+
+def _lay_onto(original: str, base: str, edited: str) -> str:
+    """`edited`, except that lines which ruamel.yaml reproduced unchanged (`base` is the unedited round trip
+    of `original`) are taken verbatim from `original`."""
+    orig = _keepends(original)
+    old = _keepends(base)
+    if len(orig) != len(old):
+        return edited
+    new = _keepends(edited)
+    out: list[str] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag == "equal":
+            out.extend(orig[i1:i2])
+        elif tag == "replace" and i2 - i1 == j2 - j1:
+            out.extend(_keep_comment_gap(o, n) for o, n in zip(orig[i1:i2], new[j1:j2], strict=True))
+        else:
+            out.extend(new[j1:j2])
+    return "".join(out)
+
+
+def _keep_comment_gap(original: str, edited: str) -> str:
+    """`edited` with the original spacing before an end-of-line comment both lines share (ruamel.yaml keeps
+    the comment's column instead). A wrong guess inside a quoted value is caught by the final check."""
+    for m in re.finditer(r"[ \t]+(?=#)", edited):
+        comment = edited[m.end() :]
+        if original.endswith(comment) and len(original) > len(comment):
+            before = original[: -len(comment)]
+            gap = before[len(before.rstrip(" \t")) :]
+            if gap:
+                return edited[: m.start()] + gap + comment
+    return edited
+
+
+class _YamlEdit:
+    """Load a YAML text, let the caller change `data`, then render it back onto the original text."""
+
+    def __init__(self, text: str, name: str) -> None:
+        self.text = text
+        self.doc = _load_yaml(text, name)
+        self.yaml = _new_yaml(_detect_indent(self.doc.body))
+        self.data = self.doc.data
+        self.base = _dump(self.yaml, self.data) if self.data is not None else ""
+
+    def render(self) -> str:
+        doc = self.doc
+        body = doc.body if not doc.body or doc.body.endswith("\n") else doc.body + "\n"
+        edited = _dump(self.yaml, self.data)
+        if doc.data is None:
+            candidates = [body + edited]
+        else:
+            candidates = [_lay_onto(body, self.base, edited), edited]
+        want = _plain(self.data)
+        for candidate in candidates:
+            if self._reads_as(candidate, want):
+                text = doc.head + candidate + doc.tail
+                if doc.eol == "\r\n":
+                    text = text.replace("\r\n", "\n").replace("\n", "\r\n")
+                return _match_final_newline(self.text, text, doc.eol)
+        raise DeploymentFileError(f"{doc.name}: could not edit this file safely; please edit it by hand")
+
+    def _reads_as(self, body: str, want: Any) -> bool:
+        try:
+            return _plain(_new_yaml().load(body)) == want
+        except YAMLError:
+            return False
+
+
+# --------------------------------------------------------------------------------------------------- compose
+
+
+def _service_map(data: Any, name: str) -> CommentedMap:
+    if not isinstance(data, dict):
+        raise DeploymentFileError(f"{name}: the top level is not a mapping")
+    services = data.get("services")
+    if not isinstance(services, dict) or not services:
+        raise DeploymentFileError(f"{name}: no `services:` found")
+    return services
+
+
+def _select_service(data: Any, service: str | None, name: str) -> str:
+    services = _service_map(data, name)
+    names = [str(k) for k in services]
+    listed = ", ".join(names)
+    if service is not None:
+        if service not in services:
+            raise DeploymentFileError(f"{name}: no service named {service!r} (services: {listed})")
+        return service
+    by_image = [
+        str(k)
+        for k, v in services.items()
+        if isinstance(v, dict) and isinstance(v.get("image"), str) and "label-studio" in v["image"]
+    ]
+    if len(by_image) == 1:
+        return by_image[0]
+    pool = by_image or names
+    by_name = [n for n in _SERVICE_NAMES if n in pool]
+    if len(by_name) == 1:
+        return by_name[0]
+    raise DeploymentFileError(
+        f"{name}: cannot tell which service runs Label Studio (services: {listed}); "
+        "pass --compose-service NAME"
+    )
+
+
+def _compose_unescape(value: str) -> str:
+    return value.replace("$$", "$")
+
+
+def _compose_scalar(value: Any, where: str) -> str:
+    if isinstance(value, bool | ScalarBoolean):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float):
+        return repr(float(value))
+    if isinstance(value, str):
+        return _compose_unescape(str(value))
+    raise DeploymentFileError(f"{where} must be a string, a number or a boolean")
+
+
+def _compose_env(env: Any, where: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if env is None:
+        return out
+    if isinstance(env, dict):
+        for key, value in env.items():
+            if value is not None:
+                out[str(key)] = _compose_scalar(value, f"{where}.{key}")
+        return out
+    if isinstance(env, list):
+        for item in env:
+            if not isinstance(item, str):
+                raise DeploymentFileError(f"{where}: every list entry must be a KEY=VALUE string")
+            key, sep, value = item.partition("=")
+            if sep:
+                out[key] = _compose_unescape(value)
+        return out
+    raise DeploymentFileError(f"{where} must be a list or a mapping")
+
+
+def read_compose_environment(path: StrPath, service: str | None = None) -> dict[str, str]:
+    doc = _load_yaml_file(path)
+    chosen = _select_service(doc.data, service, doc.name)
+    svc = _service_map(doc.data, doc.name)[chosen]
+    where = f"{doc.name}: services.{chosen}.environment"
+    if svc is None:
+        return {}
+    if not isinstance(svc, dict):
+        raise DeploymentFileError(f"{doc.name}: services.{chosen} is not a mapping")
+    return _compose_env(svc.get("environment"), where)
+
+
+def _compose_escape(value: str) -> str:
+    return value.replace("$", "$$")
+
+
+def _update_env_seq(env: CommentedSeq, changes: Mapping[str, str | None], parent: Parent, where: str) -> None:
+    found: set[str] = set()
+    for i in reversed(range(len(env))):
+        item = env[i]
+        if not isinstance(item, str):
+            raise DeploymentFileError(f"{where}: every list entry must be a KEY=VALUE string")
+        key = item.partition("=")[0]
+        if key not in changes:
+            continue
+        found.add(key)
+        new = changes[key]
+        if new is None:
+            _delete_entry(env, i, parent)
+        else:
+            env[i] = f"{key}={_compose_escape(new)}"  # CommentedSeq keeps the item's quoting style
+    for key, new in changes.items():
+        if new is not None and key not in found:
+            _append_entry(env, None, f"{key}={_compose_escape(new)}")
+
+
+def _update_env_map(env: CommentedMap, changes: Mapping[str, str | None], parent: Parent, where: str) -> None:
+    own = set(_own_keys(env))
+    for key, new in changes.items():
+        if new is None:
+            if key in env and key not in own:
+                raise DeploymentFileError(f"{where}.{key} comes from a YAML merge key (<<); edit it by hand")
+            if key in own:
+                _delete_entry(env, key, parent)
+        elif key in own:
+            env[key] = _compose_escape(new)  # CommentedMap keeps a quoted style
+        else:
+            _append_entry(env, key, _compose_escape(new))
+
+
+def update_compose_text(
+    text: str,
+    changes: Mapping[str, str | None],
+    *,
+    service: str | None = None,
+    name: str = "compose file",
+) -> str:
+    _check_env_changes(changes, name)
+    edit = _YamlEdit(text, name)
+    chosen = _select_service(edit.data, service, name)
+    services = _service_map(edit.data, name)
+    where = f"{name}: services.{chosen}.environment"
+    svc = services[chosen]
+    if svc is None:
+        svc = services[chosen] = CommentedMap()
+    if not isinstance(svc, CommentedMap):
+        raise DeploymentFileError(f"{name}: services.{chosen} is not a mapping")
+    env = svc.get("environment")
+    _compose_env(env, where)  # validates
+    if getattr(env, "anchor", None) is not None and env.anchor.value is not None:
+        raise DeploymentFileError(
+            f"{where} is shared through a YAML anchor (&{env.anchor.value}); edit it by hand"
+        )
+    parent: Parent = (svc, "environment")
+    if env is None:
+        added = CommentedMap((k, _compose_escape(v)) for k, v in changes.items() if v is not None)
+        if not added:
+            return text
+        if "environment" in svc:
+            _set_value(svc, "environment", added)
+        else:
+            _append_entry(svc, "environment", added)
+    elif isinstance(env, CommentedSeq):
+        _update_env_seq(env, changes, parent, where)
+    else:
+        _update_env_map(env, changes, parent, where)
+    return edit.render()
+
+
+# ------------------------------------------------------------------------------------------------------ Helm
+
+
+def read_helm_values(path: StrPath) -> dict[str, Any]:
+    """The plain content of `global.persistence` ({} if absent)."""
+    doc = _load_yaml_file(path)
+    data = doc.data
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DeploymentFileError(f"{doc.name}: the top level is not a mapping")
+    node: Any = data
+    for i, part in enumerate(("global", "persistence")):
+        node = node.get(part)
+        if node is None:
+            return {}
+        if not isinstance(node, dict):
+            dotted = ".".join(("global", "persistence")[: i + 1])
+            raise DeploymentFileError(f"{doc.name}: {dotted} is not a mapping")
+    return _plain(node)
+
+
+def _split_path(path: str, name: str) -> list[str]:
+    parts = path.split(".")
+    if not all(parts):
+        raise DeploymentFileError(f"{name}: invalid key path {path!r}")
+    return parts
+
+
+def _nest(parts: list[str], value: Any) -> Any:
+    for part in reversed(parts):
+        node = CommentedMap()
+        node[part] = value
+        value = node
+    return value
+
+
+def _helm_set(root: CommentedMap, parts: list[str], value: Any, name: str) -> None:
+    node = root
+    for i, part in enumerate(parts[:-1]):
+        if part not in node:
+            _append_entry(node, part, _nest(parts[i + 1 :], value))
+            return
+        child = node[part]
+        if child is None:
+            _set_value(node, part, _nest(parts[i + 1 :], value))
+            return
+        if not isinstance(child, CommentedMap):
+            raise DeploymentFileError(f"{name}: {'.'.join(parts[: i + 1])} is not a mapping")
+        node = child
+    if parts[-1] in node:
+        _set_value(node, parts[-1], value)
+    else:
+        _append_entry(node, parts[-1], value)
+
+
+def _helm_remove(root: CommentedMap, parts: list[str]) -> None:
+    node: Any = root
+    parent: Parent | None = None
+    for part in parts[:-1]:
+        if not isinstance(node, CommentedMap) or part not in node:
+            return
+        parent, node = (node, part), node[part]
+    if isinstance(node, CommentedMap) and parts[-1] in _own_keys(node):
+        _delete_entry(node, parts[-1], parent)
+
+
+def update_helm_values_text(
+    text: str, changes: Mapping[str, object | None], *, name: str = "values file"
+) -> str:
+    edit = _YamlEdit(text, name)
+    if edit.data is None:
+        edit.data = CommentedMap()
+    if not isinstance(edit.data, CommentedMap):
+        raise DeploymentFileError(f"{name}: the top level is not a mapping")
+    for path, value in changes.items():
+        parts = _split_path(path, name)
+        if value is None:
+            _helm_remove(edit.data, parts)
+        else:
+            _helm_set(edit.data, parts, _to_rt(value), name)
+    return edit.render()
+
+
+# ------------------------------------------------------------------------------------- backups and rollback
+
+
+def _real(path: StrPath) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _utc_stamp(now: datetime | None) -> str:
+    when = now or datetime.now(timezone.utc)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).strftime(_STAMP_FORMAT)
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _fill(fd: int, data: bytes, mode: int, owner: tuple[int, int]) -> None:
+    with os.fdopen(fd, "wb", closefd=False) as f:
+        f.write(data)
+        f.flush()
+        os.fchmod(fd, mode)
+        if _is_root():
+            os.fchown(fd, *owner)
+        os.fsync(fd)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _atomic_write(target: Path, data: bytes, mode: int, owner: tuple[int, int]) -> None:
+    """Replace `target` by a file holding `data` (temp file in the same directory, fsync, os.replace)."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".lsmigrate-tmp")
+    try:
+        try:
+            _fill(fd, data, mode, owner)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _backup_candidates(target: Path, stamp: str) -> Iterator[Path]:
+    base = f"{target.name}{BACKUP_MARK}{stamp}"
+    yield target.with_name(base)
+    for n in itertools.count(1):
+        yield target.with_name(f"{base}-{n}")
+
+
+def _create_backup(target: Path, data: bytes, st: os.stat_result, stamp: str) -> Path:
+    for candidate in _backup_candidates(target, stamp):
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        try:
+            try:
+                _fill(fd, data, stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid))
+            finally:
+                os.close(fd)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(candidate)
+            raise
+        return candidate
+    raise AssertionError("unreachable")
+
+
+def write_with_backup(path: StrPath, new_text: str, *, now: datetime | None = None) -> Path:
+    name = os.fspath(path)
+    target = _real(path)
+    try:
+        st = target.stat()
+        original = target.read_bytes()
+    except FileNotFoundError:
+        raise DeploymentFileError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise DeploymentFileError(f"cannot read {name}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise DeploymentFileError(f"{name} is not a regular file")
+    try:
+        backup = _create_backup(target, original, st, _utc_stamp(now))
+    except OSError as exc:
+        raise DeploymentFileError(
+            f"cannot back up {name}: {exc.strerror or exc}; nothing was changed"
+        ) from None
+    try:
+        _atomic_write(target, new_text.encode("utf-8"), stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid))
+    except OSError as exc:
+        with suppress(OSError):
+            backup.unlink()
+        raise DeploymentFileError(
+            f"cannot write {name}: {exc.strerror or exc}; nothing was changed"
+        ) from None
+    return backup
+
+
+def _backup_order(target: Path, candidate: Path) -> tuple[str, int] | None:
+    m = re.fullmatch(re.escape(target.name + BACKUP_MARK) + r"(\d{8}T\d{6}Z)(?:-(\d+))?", candidate.name)
+    return (m[1], int(m[2] or 0)) if m else None
+
+
+def latest_backup(path: StrPath) -> Path | None:
+    target = _real(path)
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError as exc:
+        raise DeploymentFileError(f"cannot list {target.parent}: {exc.strerror or exc}") from None
+    found = [(order, p) for p in entries if (order := _backup_order(target, p)) is not None and p.is_file()]
+    return max(found)[1] if found else None
+
+
+def rollback(path: StrPath) -> Path:
+    name = os.fspath(path)
+    backup = latest_backup(path)
+    if backup is None:
+        raise DeploymentFileError(f"no lsmigrate backup of {name} found")
+    try:
+        st = backup.stat()
+        data = backup.read_bytes()
+        _atomic_write(_real(path), data, stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid))
+    except OSError as exc:
+        raise DeploymentFileError(
+            f"cannot restore {name} from {backup.name}: {exc.strerror or exc}"
+        ) from None
+    return backup
+
+
+def unified_diff(old: str, new: str, name: str) -> str:
+    lines = difflib.unified_diff(_keepends(old), _keepends(new), fromfile=f"a/{name}", tofile=f"b/{name}")
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )

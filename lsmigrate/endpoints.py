@@ -1,0 +1,236 @@
+"""Where files go: a destination from a URL and flags, or from the deployment's own settings.
+
+This is the only module that builds fsspec filesystems (and so the only one that imports s3fs, gcsfs
+or adlfs); the stores in `uploads/` get a ready filesystem from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
+
+from .labelstudio import get_env
+
+SCHEMES = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "azure": "azure"}
+URL_SCHEME = {"s3": "s3", "gcs": "gs", "azure": "az"}
+
+
+class TargetError(Exception):
+    """The destination is not fully specified or not understood (one line, says which option or variable)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A bucket (container) and folder at one provider, with what is needed to reach it."""
+
+    provider: str  # s3 | gcs | azure
+    bucket: str
+    folder: str = ""
+    endpoint_url: str | None = None
+    region: str | None = None
+    # Credentials and provider options are kept out of repr() so they never reach a message or a log.
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    object_parameters: Mapping[str, object] = field(default_factory=dict, repr=False)
+    project: str | None = None
+    account_name: str | None = None
+    account_key: str | None = field(default=None, repr=False)
+    connection_string: str | None = field(default=None, repr=False)
+    use_ssl: bool = True
+    verify_ssl: bool | str = True
+    notes: tuple[str, ...] = ()
+
+    @property
+    def url(self) -> str:
+        path = f"{self.bucket}/{self.folder}" if self.folder else self.bucket
+        return f"{URL_SCHEME[self.provider]}://{path}"
+
+    def key(self, rel: str) -> str:
+        return f"{self.folder}/{rel}" if self.folder else rel
+
+
+def _clean_folder(folder: str | None) -> str:
+    return (folder or "").strip("/")
+
+
+def parse_url(url: str) -> Target:
+    """`s3://bucket/folder`, `gs://bucket/folder`, `az://container/folder` -> Target (no credentials yet)."""
+    parts = urlsplit(url)
+    provider = SCHEMES.get(parts.scheme.lower())
+    if provider is None:
+        raise TargetError(f"not a destination URL: {url!r} (use s3://bucket/folder, gs://bucket/folder or az://container/folder)")
+    if not parts.netloc:
+        raise TargetError(f"{url!r} has no bucket name (use {parts.scheme}://bucket/folder)")
+    if "@" in parts.netloc:
+        raise TargetError(f"{parts.scheme}:// URLs take no credentials; use the provider's variables")
+    return Target(provider=provider, bucket=parts.netloc, folder=_clean_folder(parts.path))
+
+
+def is_remote(location: str) -> bool:
+    return urlsplit(location).scheme.lower() in SCHEMES
+
+
+def _truthy(value: str | None, default: bool = True) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() not in {"0", "false", "no", "off"}
+
+
+def _object_parameters(raw: str | None) -> dict[str, object]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise TargetError(f"STORAGE_AWS_OBJECT_PARAMETERS is not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(value, dict):
+        raise TargetError("STORAGE_AWS_OBJECT_PARAMETERS must be a JSON object, e.g. {\"CacheControl\": \"max-age=86400\"}")
+    return value
+
+
+def from_settings(settings: Mapping[str, str], *, source: str = "the environment") -> Target | None:
+    """The destination exactly as Label Studio would read it from these variables; None when STORAGE_TYPE is unset."""
+
+    def env(name: str) -> str | None:
+        value = get_env(name, settings)
+        return value if value not in (None, "") else None
+
+    kind = (env("STORAGE_TYPE") or "").lower()
+    if not kind:
+        return None
+    if kind == "s3":
+        bucket = env("STORAGE_AWS_BUCKET_NAME")
+        if not bucket:
+            raise TargetError(f"STORAGE_TYPE=s3 but STORAGE_AWS_BUCKET_NAME is not set in {source}")
+        return Target(
+            provider="s3", bucket=bucket, folder=_clean_folder(env("STORAGE_AWS_FOLDER")),
+            endpoint_url=env("STORAGE_AWS_ENDPOINT_URL"), region=env("STORAGE_AWS_REGION_NAME"),
+            access_key=env("STORAGE_AWS_ACCESS_KEY_ID"), secret_key=env("STORAGE_AWS_SECRET_ACCESS_KEY"),
+            object_parameters=_object_parameters(env("STORAGE_AWS_OBJECT_PARAMETERS")),
+            use_ssl=_truthy(env("STORAGE_AWS_S3_USE_SSL")), verify_ssl=_truthy(env("STORAGE_AWS_S3_VERIFY")),
+        )
+    if kind == "gcs":
+        bucket = env("STORAGE_GCS_BUCKET_NAME")
+        if not bucket:
+            raise TargetError(f"STORAGE_TYPE=gcs but STORAGE_GCS_BUCKET_NAME is not set in {source}")
+        return Target(provider="gcs", bucket=bucket, folder=_clean_folder(env("STORAGE_GCS_FOLDER")),
+                      endpoint_url=env("STORAGE_GCS_ENDPOINT"), project=env("STORAGE_GCS_PROJECT_ID"))
+    if kind == "azure":
+        container = env("STORAGE_AZURE_CONTAINER_NAME")
+        if not container:
+            raise TargetError(f"STORAGE_TYPE=azure but STORAGE_AZURE_CONTAINER_NAME is not set in {source}")
+        return Target(provider="azure", bucket=container, folder=_clean_folder(env("STORAGE_AZURE_FOLDER")),
+                      account_name=env("STORAGE_AZURE_ACCOUNT_NAME"), account_key=env("STORAGE_AZURE_ACCOUNT_KEY"))
+    raise TargetError(f"STORAGE_TYPE={kind!r} in {source} is not a cloud storage type (s3, gcs or azure)")
+
+
+_HELM_SECRET_VARIABLE = {
+    ("s3", "accessKey"): "STORAGE_AWS_ACCESS_KEY_ID",
+    ("s3", "secretKey"): "STORAGE_AWS_SECRET_ACCESS_KEY",
+    ("gcs", "applicationCredentialsJSON"): "GOOGLE_APPLICATION_CREDENTIALS",
+    ("azure", "storageAccountName"): "STORAGE_AZURE_ACCOUNT_NAME",
+    ("azure", "storageAccountKey"): "STORAGE_AZURE_ACCOUNT_KEY",
+}
+
+
+def from_helm_persistence(persistence: Mapping[str, object], environ: Mapping[str, str], *,
+                          source: str = "values file", provider: str | None = None) -> Target | None:
+    """`global.persistence` of Label Studio's chart -> Target. Secrets held in Kubernetes secrets come from
+    the environment instead (the note says which variable)."""
+    kind = str(provider or persistence.get("type") or "").lower()
+    if kind in ("", "volume"):
+        return None
+    config = persistence.get("config") or {}
+    section = config.get(kind) if isinstance(config, Mapping) else None
+    if not isinstance(section, Mapping):
+        raise TargetError(f"{source}: global.persistence.type is {kind} but global.persistence.config.{kind} is missing")
+    notes: list[str] = []
+
+    def secret(name: str) -> str | None:
+        variable = _HELM_SECRET_VARIABLE[(kind, name)]
+        if section.get(f"{name}ExistingSecret"):
+            value = get_env(variable, environ)
+            if value is None:
+                notes.append(f"{source} takes {name} from Kubernetes secret "
+                             f"{section.get(f'{name}ExistingSecret')!s}; set {variable} in the environment to pass it")
+            return value
+        inline = section.get(name)
+        return str(inline) if inline not in (None, "") else get_env(variable, environ)
+
+    def need(name: str) -> str:
+        value = section.get(name)
+        if value in (None, ""):
+            raise TargetError(f"{source}: global.persistence.config.{kind}.{name} is required")
+        return str(value)
+
+    folder = _clean_folder(str(section.get("folder") or ""))
+    if kind == "s3":
+        params = section.get("objectParameters") or {}
+        if isinstance(params, str):
+            params = _object_parameters(params)
+        target = Target(provider="s3", bucket=need("bucket"), folder=folder, region=str(section.get("region") or "") or None,
+                        endpoint_url=str(section.get("endpointUrl") or "") or None,
+                        access_key=secret("accessKey"), secret_key=secret("secretKey"), object_parameters=dict(params))
+    elif kind == "gcs":
+        target = Target(provider="gcs", bucket=need("bucket"), folder=folder, project=str(section.get("projectID") or "") or None)
+        secret("applicationCredentialsJSON")
+    elif kind == "azure":
+        target = Target(provider="azure", bucket=need("containerName"), folder=folder,
+                        account_name=secret("storageAccountName"), account_key=secret("storageAccountKey"))
+    else:
+        raise TargetError(f"{source}: global.persistence.type {kind!r} is not s3, gcs, azure or volume")
+    return replace(target, notes=tuple(notes))
+
+
+def with_overrides(target: Target, *, url: str | None = None, endpoint_url: str | None = None,
+                   region: str | None = None) -> Target:
+    """Flags win over what the deployment says: `--to` sets bucket and folder, the rest their field."""
+    if url:
+        given = parse_url(url)
+        if given.provider != target.provider:
+            raise TargetError(f"--to {url} is {given.provider} but the deployment is configured for {target.provider}")
+        target = replace(target, bucket=given.bucket, folder=given.folder)
+    if endpoint_url:
+        target = replace(target, endpoint_url=endpoint_url)
+    if region:
+        target = replace(target, region=region)
+    return target
+
+
+def open_store(target: Target, *, transfers: int = 16, retries: int = 5):
+    """The Store for a target: a ready fsspec filesystem wrapped in the provider's upload module."""
+    if target.provider == "s3":
+        from .uploads.s3 import S3Store
+
+        return S3Store(target, _s3_filesystem(target, transfers=transfers, retries=retries))
+    raise TargetError(f"{target.url}: {target.provider} destinations are not supported yet (S3 only in this version)")
+
+
+def _s3_filesystem(target: Target, *, transfers: int, retries: int):
+    import s3fs
+
+    client_kwargs: dict[str, object] = {}
+    if target.region:
+        client_kwargs["region_name"] = target.region
+    if not target.verify_ssl:
+        client_kwargs["verify"] = False
+    config_kwargs = {
+        # botocore's own retries: exponential backoff with jitter on throttling, 5xx and dropped connections.
+        "retries": {"max_attempts": retries + 1, "mode": "standard"},
+        # We send Content-MD5 ourselves; the newer default CRC headers cost CPU and some S3-compatible servers reject them.
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+        "max_pool_connections": max(10, transfers * 2),
+    }
+    key = target.access_key
+    secret = target.secret_key
+    fs = s3fs.S3FileSystem(
+        key=key, secret=secret, endpoint_url=target.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None,
+        use_ssl=target.use_ssl, client_kwargs=client_kwargs, config_kwargs=config_kwargs,
+        skip_instance_cache=True,
+    )
+    fs.retries = 1  # botocore retries (above); s3fs's own loop on top would multiply them
+    return fs

@@ -1,0 +1,360 @@
+"""Runs a plan: bounded concurrency, Content-MD5 on every request, journal updates, re-queue on change.
+
+Threads, not processes: every request is I/O or hashing of large buffers, both of which release the GIL.
+Files go to one pool, parts of large files to another, so a large file never starves behind its own parts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import stat
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .checksum import digest_file
+from .compare import compare, unchanged
+from .journal import Journal
+from .plan import Action, Do
+from .report import Progress
+from .scan import LocalFile, RemoteObject
+from .uploads.base import Store, StoreError
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    transfers: int = 16
+    chunk_size: int = 16 * MiB
+    multipart_threshold: int = 32 * MiB
+    retries: int = 5
+
+
+class Outcome(str, Enum):
+    COPIED = "copied"
+    SKIPPED = "skipped"  # verified earlier (journal)
+    IDENTICAL = "identical"  # already at the destination, checksums compared now
+    FAILED = "failed"
+    PROBLEM = "problem"  # not copyable, a warning only (see reason)
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    rel: str
+    outcome: Outcome
+    size: int
+    reason: str = ""
+
+
+@dataclass
+class Stats:
+    copied: int = 0
+    copied_bytes: int = 0
+    skipped: int = 0
+    identical: int = 0
+    failed: int = 0
+    warnings: int = 0
+    seconds: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    fatal: str | None = None
+    interrupted: bool = False
+
+    def add(self, result: FileResult) -> None:
+        if result.outcome is Outcome.COPIED:
+            self.copied += 1
+            self.copied_bytes += result.size
+        elif result.outcome is Outcome.SKIPPED:
+            self.skipped += 1
+        elif result.outcome is Outcome.IDENTICAL:
+            self.identical += 1
+        elif result.outcome is Outcome.PROBLEM:
+            self.warnings += 1
+            if len(self.failures) < 1000:
+                self.failures.append((result.rel, "skipped: " + result.reason))
+        else:
+            self.failed += 1
+            if len(self.failures) < 1000:
+                self.failures.append((result.rel, result.reason))
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.fatal is None and not self.interrupted
+
+
+class FileChanged(Exception):
+    """The file changed while it was being sent: nothing is marked done, the file is tried again."""
+
+
+class ByteBudget:
+    """Caps the bytes held in memory by requests in flight (one oversize request may always go alone)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, n: int) -> None:
+        with self._cond:
+            while self._used and self._used + n > self._limit:
+                self._cond.wait()
+            self._used += n
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self._used -= n
+            self._cond.notify_all()
+
+
+def part_size_for(size: int, chunk_size: int, *, min_part: int, max_parts: int) -> int:
+    """The chunk size, grown (to whole MiB) so the file fits in max_parts parts."""
+    part = max(chunk_size, min_part)
+    if math.ceil(size / part) > max_parts:
+        part = math.ceil(size / max_parts / MiB) * MiB
+    return part
+
+
+class Engine:
+    def __init__(self, store: Store, journal: Journal, settings: Settings, progress: Progress | None = None) -> None:
+        self.store = store
+        self.journal = journal
+        self.settings = settings
+        self.progress = progress or Progress(enabled=False)
+        self.budget = ByteBudget(max(settings.transfers * settings.chunk_size, settings.multipart_threshold))
+        self._stop = threading.Event()
+        self._parts = ThreadPoolExecutor(settings.transfers, thread_name_prefix="lsmigrate-part")
+
+    # running a plan
+    def run(self, actions: Iterable[Action]) -> Stats:
+        stats = Stats()
+        started = time.monotonic()
+        lock = threading.Lock()
+        in_flight = threading.BoundedSemaphore(self.settings.transfers * 2)
+        files = ThreadPoolExecutor(self.settings.transfers, thread_name_prefix="lsmigrate-file")
+
+        def collect(future: Future) -> None:
+            in_flight.release()
+            try:
+                result = future.result()
+            except StoreError as exc:  # fatal: stop everything
+                self._stop.set()
+                with lock:
+                    stats.fatal = stats.fatal or str(exc)
+                return
+            except BaseException as exc:  # noqa: BLE001 - a bug must not hang the run
+                self._stop.set()
+                with lock:
+                    stats.fatal = stats.fatal or f"internal error: {exc.__class__.__name__}: {exc}"
+                return
+            with lock:
+                stats.add(result)
+            self.progress.file_done()
+
+        try:
+            for action in actions:
+                if self._stop.is_set():
+                    break
+                if action.do is Do.EXTRA:
+                    continue
+                if action.do is Do.PROBLEM:
+                    stats.add(FileResult(action.rel, Outcome.FAILED if action.error else Outcome.PROBLEM, 0,
+                                         action.reason))
+                    continue
+                if action.do is Do.SKIP:
+                    stats.add(FileResult(action.rel, Outcome.SKIPPED, action.local.size))
+                    continue
+                self.progress.planned(action.local.size)
+                in_flight.acquire()
+                files.submit(self._process, action).add_done_callback(collect)
+        except KeyboardInterrupt:
+            stats.interrupted = True
+            self._stop.set()
+            raise
+        except StoreError as exc:  # listing the destination failed
+            self._stop.set()
+            stats.fatal = str(exc)
+        finally:
+            files.shutdown(wait=not stats.interrupted, cancel_futures=stats.interrupted)
+            self._parts.shutdown(wait=not stats.interrupted, cancel_futures=stats.interrupted)
+            self.journal.flush()
+            stats.seconds = time.monotonic() - started
+        if stats.fatal is None and stats.failed == 0:
+            self._abort_orphans()
+        return stats
+
+    def _process(self, action: Action) -> FileResult:
+        local = action.local
+        assert local is not None
+        if self._stop.is_set():
+            return FileResult(local.rel, Outcome.FAILED, local.size, "not attempted: run stopped")
+        if action.do is Do.CHECK and action.remote is not None:
+            try:
+                if self._identical(local, action.remote):
+                    return FileResult(local.rel, Outcome.IDENTICAL, local.size)
+            except OSError as exc:
+                return FileResult(local.rel, Outcome.FAILED, local.size, f"cannot read: {exc.strerror or exc}")
+        last = ""
+        for attempt in range(self.settings.retries + 1):
+            if self._stop.is_set():
+                return FileResult(local.rel, Outcome.FAILED, local.size, "not finished: run stopped")
+            try:
+                self._upload(local)
+                return FileResult(local.rel, Outcome.COPIED, local.size)
+            except FileChanged as exc:
+                last = str(exc)
+            except StoreError as exc:
+                if exc.fatal:
+                    raise
+                last = str(exc)
+            except (PermissionError, FileNotFoundError, IsADirectoryError) as exc:
+                return FileResult(local.rel, Outcome.FAILED, local.size, f"cannot read: {exc.strerror or exc}")
+            except OSError as exc:
+                last = f"read error: {exc.strerror or exc}"
+            if attempt < self.settings.retries:
+                time.sleep(min(0.2 * 2**attempt, 5.0))
+        return FileResult(local.rel, Outcome.FAILED, local.size, last)
+
+    # deciding whether an object already there is the same
+    def _identical(self, local: LocalFile, remote: RemoteObject) -> bool:
+        before = os.stat(local.path)
+        result = compare(local, remote, self.store, chunk_size=self.settings.chunk_size)
+        if result.same and unchanged(before, os.stat(local.path)):
+            self.journal.mark_verified(local.rel, before.st_size, before.st_mtime_ns, result.md5, remote.etag)
+            return True
+        return False
+
+    # sending
+    def _upload(self, local: LocalFile) -> None:
+        if local.size > self.settings.multipart_threshold:
+            self._upload_multipart(local)
+        else:
+            self._upload_whole(local)
+
+    def _upload_whole(self, local: LocalFile) -> None:
+        self.budget.acquire(local.size)
+        try:
+            with open(local.path, "rb") as handle:
+                before = os.fstat(handle.fileno())
+                if not stat.S_ISREG(before.st_mode):
+                    raise IsADirectoryError(0, "no longer a regular file")
+                data = handle.read()
+            md5 = hashlib.md5(data).digest()
+            if len(data) != before.st_size:
+                raise FileChanged(f"{local.rel} changed while being read")
+            token = self.store.put(local.rel, data, md5)
+        finally:
+            self.budget.release(local.size)
+        expected = self.store.expected_token(md5, None)
+        if expected is not None and token != expected:
+            raise StoreError(f"{local.rel}: the server's checksum {token} is not the file's MD5 {expected}", digest=True)
+        if not unchanged(before, os.stat(local.path)):
+            raise FileChanged(f"{local.rel} changed while being sent")
+        self.journal.mark_verified(local.rel, before.st_size, before.st_mtime_ns, md5.hex(), token)
+        self.progress.sent(len(data))
+
+    def _upload_multipart(self, local: LocalFile) -> None:
+        store = self.store
+        before = os.stat(local.path)
+        size = before.st_size
+        part_size = part_size_for(size, self.settings.chunk_size, min_part=store.min_part_size, max_parts=store.max_parts)
+        count = max(1, math.ceil(size / part_size))
+        session, md5, part_md5s, done = self._resume(local, before, part_size, count)
+        if session is None:
+            digests = digest_file(local.path, part_size)
+            if digests.size != size:
+                raise FileChanged(f"{local.rel} changed while being hashed")
+            md5, part_md5s = digests.md5, list(digests.parts)
+            session = store.start_upload(local.rel, md5, size)
+            self.journal.start_upload(local.rel, size, before.st_mtime_ns, md5.hex(), session, part_size,
+                                      [d.hex() for d in part_md5s])
+            done = {}
+        self.progress.sent(sum(min(part_size, size - (n - 1) * part_size) for n in done))
+
+        def send(number: int) -> tuple[int, str]:
+            offset = (number - 1) * part_size
+            length = min(part_size, size - offset)
+            self.budget.acquire(length)
+            try:
+                if self._stop.is_set():
+                    raise StoreError(f"{local.rel}: stopped")
+                with open(local.path, "rb") as handle:
+                    data = os.pread(handle.fileno(), length, offset)
+                if len(data) != length:
+                    raise FileChanged(f"{local.rel} changed while being sent")
+                token = store.put_part(local.rel, session, number, data, part_md5s[number - 1])
+            finally:
+                self.budget.release(length)
+            expected = store.part_token(part_md5s[number - 1])
+            if expected is not None and token != expected:
+                raise StoreError(f"{local.rel} part {number}: the server's checksum differs", digest=True)
+            self.journal.part_done(local.rel, number, token)
+            self.progress.sent(length)
+            return number, token
+
+        todo = [n for n in range(1, count + 1) if n not in done]
+        if store.parallel_parts:
+            futures = [self._parts.submit(send, n) for n in todo]
+            results = []
+            for future in futures:  # wait for all, so no part is still sending when we give up
+                try:
+                    results.append(future.result())
+                except BaseException as exc:  # noqa: BLE001
+                    results.append(exc)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            if errors:
+                raise errors[0]
+            done.update(dict(results))
+        else:
+            for n in todo:
+                done.update([send(n)])
+        token = store.complete(local.rel, session, sorted(done.items()), md5)
+        expected = store.expected_token(md5, part_md5s)
+        after = os.stat(local.path)
+        if (expected is not None and token != expected) or not unchanged(before, after):
+            self.journal.forget(local.rel)
+            if not unchanged(before, after):
+                raise FileChanged(f"{local.rel} changed while being sent")
+            raise StoreError(f"{local.rel}: the assembled object's checksum {token} is not {expected}", digest=True)
+        self.journal.mark_verified(local.rel, size, before.st_mtime_ns, md5.hex(), token)
+
+    def _resume(self, local: LocalFile, before: os.stat_result, part_size: int, count: int):
+        """The journal's unfinished session for this file, if it still fits the file and the server has it."""
+        record = self.journal.get(local.rel)
+        if record is None or not record.upload_id:
+            return None, b"", [], {}
+        fits = (record.size == before.st_size and record.mtime_ns == before.st_mtime_ns
+                and record.part_size == part_size and record.md5)
+        parts = self.journal.parts(local.rel) if fits else {}
+        server = self.store.uploaded_parts(local.rel, record.upload_id) if fits and len(parts) == count else None
+        if server is None:
+            self.store.abort(local.rel, record.upload_id)
+            self.journal.forget(local.rel)
+            return None, b"", [], {}
+        part_md5s = [bytes.fromhex(parts[n][0]) for n in range(1, count + 1)]
+        done = {}
+        for number, token in server.items():
+            if number not in parts:
+                continue
+            expected = self.store.part_token(part_md5s[number - 1])
+            if token == (expected if expected is not None else parts[number][1]):
+                done[number] = token
+        return record.upload_id, bytes.fromhex(record.md5), part_md5s, done
+
+    def _abort_orphans(self) -> None:
+        """Unfinished multipart uploads for keys we have since verified are ours to clean up (a kill between
+        creating an upload and journaling it leaves one)."""
+        lister = getattr(self.store, "own_uploads", None)
+        if lister is None:
+            return
+        try:
+            for rel, upload_id in lister():
+                record = self.journal.get(rel)
+                if record is not None and record.verified:
+                    self.store.abort(rel, upload_id)
+        except StoreError:
+            pass  # cleanup is best effort; the next run tries again

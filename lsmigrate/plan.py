@@ -1,0 +1,155 @@
+"""The pure diff: local listing x destination listing x journal -> one action per path, with a reason.
+
+The same actions drive `plan` (dry run), `copy`, `verify`, `sync` and the JSON report.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .journal import Record
+from .labelstudio import category
+from .scan import LocalFile, Problem, RemoteObject
+
+
+class Do(str, Enum):
+    COPY = "copy"  # missing or different at the destination
+    SKIP = "skip"  # verified identical (journal record matches both sides)
+    CHECK = "check"  # same size, no proof yet: compare checksums before deciding
+    EXTRA = "extra"  # at the destination only
+    PROBLEM = "problem"  # cannot be copied (see reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    do: Do
+    rel: str
+    reason: str
+    local: LocalFile | None = None
+    remote: RemoteObject | None = None
+    record: Record | None = None
+    error: bool = False
+
+
+def _merge(local: Iterable[LocalFile | Problem], remote: Iterable[RemoteObject], records: Iterable[Record]):
+    """Yield (rel, local-or-problem, remote, record) for every rel in any of the three sorted streams."""
+    tagged = heapq.merge(
+        ((item.rel, 0, item) for item in local),
+        ((item.rel, 1, item) for item in remote),
+        ((item.rel, 2, item) for item in records),
+    )
+    current: list = [None, None, None, None]
+    for rel, side, item in tagged:
+        if current[0] is not None and rel != current[0]:
+            yield tuple(current)
+            current = [None, None, None, None]
+        current[0] = rel
+        current[side + 1] = item
+    if current[0] is not None:
+        yield tuple(current)
+
+
+def decide(
+    local: LocalFile | Problem | None, remote: RemoteObject | None, record: Record | None, rel: str
+) -> Action | None:
+    if isinstance(local, Problem):
+        return Action(Do.PROBLEM, rel, local.reason, remote=remote, error=local.error)
+    if local is None:
+        return Action(Do.EXTRA, rel, "only at the destination", remote=remote) if remote else None
+    if remote is None:
+        why = "resume interrupted upload" if record and record.upload_id else "missing at destination"
+        return Action(Do.COPY, rel, why, local=local, record=record)
+    if remote.size != local.size:
+        return Action(Do.COPY, rel, "size differs", local=local, remote=remote, record=record)
+    if (
+        record is not None
+        and record.verified
+        and record.size == local.size
+        and record.mtime_ns == local.mtime_ns
+        and record.etag == remote.etag
+    ):
+        return Action(Do.SKIP, rel, "verified earlier, unchanged", local=local, remote=remote, record=record)
+    return Action(Do.CHECK, rel, "same size, checksum to compare", local=local, remote=remote, record=record)
+
+
+def plan(
+    local: Iterable[LocalFile | Problem], remote: Iterable[RemoteObject], records: Iterable[Record] = ()
+) -> Iterator[Action]:
+    """Streams actions in key order; memory stays flat whatever the number of files."""
+    for rel, left, right, record in _merge(local, remote, records):
+        action = decide(left, right, record, rel)
+        if action is not None:
+            yield action
+
+
+@dataclass
+class Tally:
+    files: int = 0
+    bytes: int = 0
+
+    def add(self, size: int) -> None:
+        self.files += 1
+        self.bytes += size
+
+
+@dataclass
+class Summary:
+    """What a plan adds up to: per category, what to copy, what is there already, the largest files."""
+
+    multipart_threshold: int
+    top: int = 10
+    by_category: dict[str, Tally] = field(default_factory=dict)
+    source: Tally = field(default_factory=Tally)
+    to_copy: Tally = field(default_factory=Tally)
+    identical: Tally = field(default_factory=Tally)
+    to_check: Tally = field(default_factory=Tally)
+    multipart: Tally = field(default_factory=Tally)
+    extra: Tally = field(default_factory=Tally)
+    problems: list[tuple[str, str, bool]] = field(default_factory=list)
+    _largest: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, action: Action) -> None:
+        if action.do is Do.PROBLEM:
+            if len(self.problems) < 1000:
+                self.problems.append((action.rel, action.reason, action.error))
+            return
+        if action.do is Do.EXTRA:
+            self.extra.add(action.remote.size if action.remote else 0)
+            return
+        size = action.local.size
+        self.source.add(size)
+        self.by_category.setdefault(category(action.rel), Tally()).add(size)
+        if len(self._largest) < self.top:
+            heapq.heappush(self._largest, (size, action.rel))
+        elif size > self._largest[0][0]:
+            heapq.heapreplace(self._largest, (size, action.rel))
+        if action.do is Do.SKIP:
+            self.identical.add(size)
+        elif action.do is Do.CHECK:
+            self.to_check.add(size)
+        else:
+            self.to_copy.add(size)
+            if size > self.multipart_threshold:
+                self.multipart.add(size)
+
+    def settle(self, rel_size: int, identical: bool) -> None:
+        """A CHECK resolved by comparing checksums."""
+        self.to_check.files -= 1
+        self.to_check.bytes -= rel_size
+        if identical:
+            self.identical.add(rel_size)
+        else:
+            self.to_copy.add(rel_size)
+            if rel_size > self.multipart_threshold:
+                self.multipart.add(rel_size)
+
+    @property
+    def largest(self) -> list[tuple[int, str]]:
+        return sorted(self._largest, reverse=True)
+
+    @property
+    def error_count(self) -> int:
+        return sum(1 for _, _, error in self.problems if error)

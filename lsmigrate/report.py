@@ -1,0 +1,164 @@
+"""Progress bars while working, and the summary at the end (human or JSON)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from tqdm import tqdm
+
+
+class Progress:
+    """Two tqdm bars (bytes, files) on a terminal; nothing at all otherwise or with --quiet.
+
+    Totals grow while the plan streams in, so a copy starts sending before the scan has finished.
+    """
+
+    def __init__(self, *, enabled: bool | None = None, label: str = "copy") -> None:
+        if enabled is None:
+            enabled = sys.stderr.isatty()
+        self.enabled = enabled
+        self._lock = threading.Lock()
+        if enabled:
+            self._bytes = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc=label, position=0,
+                               dynamic_ncols=True, leave=True)
+            self._files = tqdm(total=0, unit=" files", desc="files", position=1, dynamic_ncols=True, leave=True)
+
+    def planned(self, size: int) -> None:
+        if self.enabled:
+            with self._lock:
+                self._bytes.total += size
+                self._files.total += 1
+                self._files.refresh()
+
+    def sent(self, nbytes: int) -> None:
+        if self.enabled and nbytes:
+            self._bytes.update(nbytes)
+
+    def unsent(self, nbytes: int) -> None:
+        """Bytes counted as sent that must be sent again (a retried part or file)."""
+        if self.enabled and nbytes:
+            self._bytes.update(-nbytes)
+
+    def file_done(self) -> None:
+        if self.enabled:
+            self._files.update(1)
+
+    def close(self) -> None:
+        if self.enabled:
+            self._files.close()
+            self._bytes.close()
+
+
+def plan_document(summary, *, source: str, destination: str, chunk_size: int, estimate: dict,
+                  legacy: dict | None) -> dict:
+    """The plan as one JSON-ready document (also what the human table is printed from)."""
+
+    def tally(t) -> dict:
+        return {"files": t.files, "bytes": t.bytes}
+
+    return {
+        "source": source,
+        "destination": destination,
+        "categories": {name: tally(t) for name, t in sorted(summary.by_category.items())},
+        "total": tally(summary.source),
+        "identical": tally(summary.identical),
+        "to_copy": tally(summary.to_copy),
+        "unchecked": tally(summary.to_check),
+        "multipart": {**tally(summary.multipart), "chunk_size": chunk_size,
+                      "threshold": summary.multipart_threshold},
+        "extra_at_destination": tally(summary.extra),
+        "largest": [{"path": rel, "bytes": size} for size, rel in summary.largest],
+        "problems": [{"path": rel, "reason": reason, "error": error} for rel, reason, error in summary.problems],
+        "legacy_export": legacy,
+        "estimate": estimate,
+    }
+
+
+def render_plan(doc: dict) -> str:
+    from .units import format_duration, format_size
+
+    lines = [f"Source:      {doc['source']}", f"Destination: {doc['destination']}", ""]
+    width = max([len(name) for name in doc["categories"]] + [10])
+    lines.append(f"{'category':<{width}}  {'files':>9}  {'size':>11}")
+    for name, t in doc["categories"].items():
+        lines.append(f"{name:<{width}}  {t['files']:>9,}  {format_size(t['bytes']):>11}")
+    total = doc["total"]
+    lines.append(f"{'total':<{width}}  {total['files']:>9,}  {format_size(total['bytes']):>11}")
+    lines.append("")
+    ident, copy, multi = doc["identical"], doc["to_copy"], doc["multipart"]
+    lines.append(f"Already at the destination and identical: {ident['files']:,} files ({format_size(ident['bytes'])})")
+    if doc["unchecked"]["files"]:
+        lines.append(f"Same size at the destination, not compared: {doc['unchecked']['files']:,} files")
+    lines.append(f"To copy: {copy['files']:,} files ({format_size(copy['bytes'])}), "
+                 f"{multi['files']:,} of them multipart (over {format_size(multi['threshold'])}, "
+                 f"in {format_size(multi['chunk_size'])} parts)")
+    if doc["extra_at_destination"]["files"]:
+        extra = doc["extra_at_destination"]
+        lines.append(f"Only at the destination (left alone): {extra['files']:,} objects ({format_size(extra['bytes'])})")
+    if doc["largest"]:
+        lines.append("Largest files:")
+        lines.extend(f"  {format_size(item['bytes']):>11}  {item['path']}" for item in doc["largest"][:5])
+    est = doc["estimate"]
+    lines.append(f"Estimated time: {format_duration(est['seconds'])} "
+                 f"(at {format_size(est['bytes_per_second'])}/s and {est['files_per_second']:,.0f} files/s, "
+                 f"{est['basis']})")
+    legacy = doc.get("legacy_export")
+    if legacy and legacy["files"]:
+        state = "included" if legacy["included"] else "not included; pass --include-legacy-export to copy it"
+        lines.append(f"Legacy export/ folder: {legacy['files']:,} files ({format_size(legacy['bytes'])}), "
+                     f"not served from cloud storage ({state})")
+    for problem in doc["problems"][:20]:
+        lines.append(f"{'error' if problem['error'] else 'skipped'}: {problem['path']}: {problem['reason']}")
+    if len(doc["problems"]) > 20:
+        lines.append(f"... and {len(doc['problems']) - 20} more problems (see --json)")
+    return "\n".join(lines)
+
+
+def copy_document(stats, *, source: str, destination: str) -> dict:
+    rate = stats.copied_bytes / stats.seconds if stats.seconds else 0.0
+    return {
+        "source": source, "destination": destination,
+        "copied": stats.copied, "copied_bytes": stats.copied_bytes,
+        "skipped": stats.skipped, "identical": stats.identical,
+        "failed": stats.failed, "warnings": stats.warnings,
+        "seconds": round(stats.seconds, 3), "bytes_per_second": round(rate),
+        "failures": [{"path": rel, "reason": reason} for rel, reason in stats.failures],
+        "fatal": stats.fatal, "interrupted": stats.interrupted,
+    }
+
+
+def render_copy(doc: dict) -> str:
+    from .units import format_size
+
+    lines = [f"{item['path']}: {item['reason']}" for item in doc["failures"][:50]]
+    if len(doc["failures"]) > 50:
+        lines.append(f"... and {len(doc['failures']) - 50} more (see --json)")
+    lines.append(
+        f"copied {doc['copied']:,} files ({format_size(doc['copied_bytes'])}), "
+        f"skipped {doc['skipped']:,} verified earlier, {doc['identical']:,} already identical, "
+        f"failed {doc['failed']:,} in {doc['seconds']:.1f}s "
+        f"({format_size(doc['bytes_per_second'])}/s)"
+    )
+    return "\n".join(lines)
+
+
+def verify_document(report, *, source: str, destination: str) -> dict:
+    return {
+        "source": source, "destination": destination,
+        "counts": dict(report.counts), "methods": dict(report.methods),
+        "problems": [{"status": s, "path": rel, "detail": d} for s, rel, d in report.problems],
+        "fatal": report.fatal, "clean": report.clean,
+    }
+
+
+def render_verify(doc: dict) -> str:
+    lines = [f"{p['status']}: {p['path']} ({p['detail']})" for p in doc["problems"][:100]]
+    if len(doc["problems"]) > 100:
+        lines.append(f"... and {len(doc['problems']) - 100} more (see --json)")
+    counts = doc["counts"]
+    how = ", ".join(f"{n:,} by {m}" for m, n in sorted(doc["methods"].items())) or "none"
+    lines.append(f"verified {counts.get('ok', 0):,} ({how}); missing {counts.get('missing', 0):,}, "
+                 f"different {counts.get('different', 0):,}, unchecked {counts.get('unchecked', 0):,}, "
+                 f"errors {counts.get('error', 0):,}; extra at destination {counts.get('extra', 0):,}")
+    return "\n".join(lines)

@@ -1,0 +1,113 @@
+"""Listings as sorted, streaming entry sequences: the local tree, and whatever a store lists.
+
+Both sides come out in the same order (code point order of the relative path, which is the UTF-8 byte
+order object stores list in), so the planner can merge them without holding either in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    rel: str  # posix relative path, the object key below the destination folder
+    size: int
+    mtime_ns: int
+    path: str  # absolute path to open
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteObject:
+    rel: str
+    size: int
+    etag: str | None = None  # as the server gives it, without quotes
+    md5: str | None = None  # hex MD5 of the content, when the listing says it (GCS md5Hash, Azure Content-MD5)
+    mtime: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something in the tree that is not copied. `error` ones make the run fail (exit 1); warnings don't."""
+
+    rel: str
+    reason: str
+    error: bool = True
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def scan_local(root: str | os.PathLike, prefix: str = "") -> Iterator[LocalFile | Problem]:
+    """Walk `root`, yielding files in sorted key order, and problems where they are met.
+
+    A directory's children are ordered by name with a `/` appended to directories, which makes the walk
+    come out in the same global order as a sorted flat list of keys (`a-b` before `a/`).
+    Symlinks: a link to a file inside the tree is copied as that file; links to directories are not
+    followed (no loops); links leading outside the tree are refused.
+    """
+    root = os.path.realpath(os.fspath(root))
+    yield from _walk(root, prefix, root)
+
+
+def _walk(directory: str, prefix: str, root: str) -> Iterator[LocalFile | Problem]:
+    try:
+        with os.scandir(directory) as handle:
+            children = list(handle)
+    except OSError as exc:
+        yield Problem(prefix or "./", f"cannot list directory: {exc.strerror or exc}")
+        return
+    keyed = []
+    for child in children:
+        try:
+            is_dir = child.is_dir(follow_symlinks=False)
+        except OSError:
+            is_dir = False
+        keyed.append((child.name + "/" if is_dir else child.name, is_dir, child))
+    keyed.sort(key=lambda item: item[0])
+    del children
+    for _, is_dir, child in keyed:
+        rel = prefix + child.name
+        try:
+            rel.encode("utf-8")
+        except UnicodeEncodeError:
+            yield Problem(os.fsencode(rel).decode("utf-8", "replace"), "name is not valid UTF-8; rename it to copy it")
+            continue
+        if is_dir:
+            yield from _walk(child.path, rel + "/", root)
+        else:
+            yield from _classify(child, rel, root)
+
+
+def _classify(child: os.DirEntry, rel: str, root: str) -> Iterator[LocalFile | Problem]:
+    try:
+        lst = child.stat(follow_symlinks=False)
+    except OSError as exc:
+        yield Problem(rel, f"cannot stat: {exc.strerror or exc}")
+        return
+    if stat.S_ISLNK(lst.st_mode):
+        target = os.path.realpath(child.path)
+        if not _within(target, root):
+            yield Problem(rel, f"symlink points outside the source tree ({os.readlink(child.path)}); not followed")
+            return
+        try:
+            st = os.stat(child.path)
+        except OSError:
+            yield Problem(rel, f"broken symlink ({os.readlink(child.path)})")
+            return
+        if stat.S_ISDIR(st.st_mode):
+            yield Problem(rel, "symlink to a directory; not followed", error=False)
+            return
+        if not stat.S_ISREG(st.st_mode):
+            yield Problem(rel, "symlink to a special file; skipped", error=False)
+            return
+        yield LocalFile(rel, st.st_size, st.st_mtime_ns, child.path)
+        return
+    if not stat.S_ISREG(lst.st_mode):
+        yield Problem(rel, "not a regular file (FIFO, socket or device); skipped", error=False)
+        return
+    yield LocalFile(rel, lst.st_size, lst.st_mtime_ns, child.path)

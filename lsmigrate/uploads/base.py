@@ -1,0 +1,101 @@
+"""The interface the engine talks to, and the errors it understands."""
+
+from __future__ import annotations
+
+import mimetypes
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ..scan import RemoteObject
+
+
+class StoreError(Exception):
+    """A failure talking to the object store, already phrased for the user (one line, no secrets).
+
+    `fatal` ones (bad credentials, missing bucket, access denied) stop the whole run: retrying other
+    files would only fail the same way. `digest` ones mean the server saw other bytes than we hashed.
+    """
+
+    def __init__(self, message: str, *, fatal: bool = False, digest: bool = False, gone: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
+        self.digest = digest
+        self.gone = gone  # the upload session no longer exists
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """What the server said about an object it stored."""
+
+    etag: str | None
+
+
+def content_type(name: str) -> tuple[str, str | None]:
+    """Content type and encoding as Django's storages guess them for Label Studio's own uploads."""
+    kind, encoding = mimetypes.guess_type(name)
+    return kind or "application/octet-stream", encoding
+
+
+class Store(ABC):
+    """A bucket/container and folder. Methods are blocking and thread-safe; `rel` is relative to the folder."""
+
+    url: str
+    min_part_size: int = 5 * 1024 * 1024
+    max_parts: int = 10_000
+    parallel_parts: bool = True
+
+    @abstractmethod
+    def check(self) -> None:
+        """Credentials resolve and the bucket exists; raises a fatal StoreError saying which is wrong."""
+
+    @abstractmethod
+    def list(self) -> Iterator[RemoteObject]:
+        """Every object below the folder, in key order."""
+
+    @abstractmethod
+    def head(self, rel: str) -> RemoteObject | None:
+        """One object with the content MD5 it carries (metadata or a plain ETag), or None."""
+
+    @abstractmethod
+    def put(self, rel: str, data: bytes, md5: bytes) -> str | None:
+        """Store a whole object, the server checking `md5`; returns the checksum token it answered."""
+
+    @abstractmethod
+    def start_upload(self, rel: str, md5: bytes, size: int) -> str:
+        """Open a chunked upload for an object whose whole MD5 is `md5`; returns its session id."""
+
+    @abstractmethod
+    def uploaded_parts(self, rel: str, session: str) -> dict[int, str] | None:
+        """Parts the server holds for this session (number -> its checksum token), None if the session is gone."""
+
+    @abstractmethod
+    def put_part(self, rel: str, session: str, number: int, data: bytes, md5: bytes) -> str:
+        """Send one part (1-based), the server checking `md5`; returns the part's checksum token."""
+
+    @abstractmethod
+    def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> str | None:
+        """Assemble the parts; returns the object's checksum token."""
+
+    @abstractmethod
+    def abort(self, rel: str, session: str) -> None:
+        """Drop an unfinished upload (no error if it is already gone)."""
+
+    @abstractmethod
+    def expected_token(self, md5: bytes, part_md5s: list[bytes] | None) -> str | None:
+        """The token `put`/`complete` must answer for these bytes, or None if the server's token is no MD5."""
+
+    @abstractmethod
+    def part_token(self, md5: bytes) -> str | None:
+        """The token `put_part` must answer for a part with this MD5 (None: cannot be predicted)."""
+
+    @abstractmethod
+    def open(self, rel: str) -> BinaryIO:
+        """Read an object back (verify --download)."""
+
+    @abstractmethod
+    def delete(self, rel: str) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        pass

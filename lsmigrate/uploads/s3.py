@@ -1,0 +1,227 @@
+"""S3 (and S3-compatible servers): single PUTs and multipart uploads, each checked by Content-MD5."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
+from fsspec.asyn import sync
+
+from ..checksum import b64_to_hex, md5_b64, multipart_etag
+from ..endpoints import Target
+from ..scan import RemoteObject
+from .base import Store, StoreError, content_type
+
+MD5_METADATA = "md5chksum"  # rclone's key: base64 of the whole-object MD5
+_AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
+               "TokenRefreshRequired", "AuthorizationHeaderMalformed", "InvalidClientTokenId"}
+_KMS = {"aws:kms", "aws:kms:dsse"}
+# Keys of STORAGE_AWS_OBJECT_PARAMETERS that PutObject and CreateMultipartUpload both take.
+_OBJECT_PARAMETERS = {"ACL", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage",
+                      "ContentType", "Expires", "Metadata", "ServerSideEncryption", "SSEKMSKeyId",
+                      "SSEKMSEncryptionContext", "BucketKeyEnabled", "StorageClass", "Tagging",
+                      "WebsiteRedirectLocation", "ObjectLockMode", "ObjectLockRetainUntilDate",
+                      "ObjectLockLegalHoldStatus", "GrantFullControl", "GrantRead", "GrantReadACP",
+                      "GrantWriteACP", "ChecksumAlgorithm", "SSECustomerAlgorithm", "SSECustomerKey",
+                      "SSECustomerKeyMD5", "ExpectedBucketOwner", "RequestPayer"}
+
+
+class S3Store(Store):
+    def __init__(self, target: Target, fs) -> None:
+        self.target = target
+        self.fs = fs
+        self.bucket = target.bucket
+        self.prefix = f"{target.folder}/" if target.folder else ""
+        self.url = target.url
+        params = dict(target.object_parameters)
+        unknown = sorted(set(params) - _OBJECT_PARAMETERS)
+        if unknown:
+            raise StoreError(f"STORAGE_AWS_OBJECT_PARAMETERS has keys S3 uploads do not take: {', '.join(unknown)}",
+                             fatal=True)
+        self._params = params
+        # Under SSE-KMS or SSE-C an ETag is not an MD5: Content-MD5 and md5chksum carry the verification.
+        self.etag_is_md5 = not (params.get("ServerSideEncryption") in _KMS or "SSECustomerKey" in params)
+        self._client = None
+
+    # plumbing
+    async def _call(self, method: str, **kwargs):
+        if self._client is None:
+            await self.fs.set_session()
+            self._client = await self.fs.get_s3(self.bucket)
+        return await getattr(self._client, method)(**kwargs)
+
+    def _run(self, action: str, rel: str | None, method: str, **kwargs):
+        try:
+            return sync(self.fs.loop, self._call, method, **kwargs)
+        except ClientError as exc:
+            raise self._translate(exc, action, rel) from None
+        except (NoCredentialsError, PartialCredentialsError):
+            raise StoreError("no AWS credentials found: set STORAGE_AWS_ACCESS_KEY_ID/STORAGE_AWS_SECRET_ACCESS_KEY "
+                             "(or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or an IAM role)", fatal=True) from None
+        except EndpointConnectionError as exc:
+            raise StoreError(f"cannot reach the S3 endpoint ({exc.kwargs.get('endpoint_url', 'unknown')}) "
+                             f"for {action}; check --endpoint-url and the network") from None
+        except BotoCoreError as exc:
+            raise StoreError(f"{action} {self._where(rel)} failed: {exc}") from None
+        except (OSError, TimeoutError) as exc:
+            raise StoreError(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {exc}") from None
+
+    def _where(self, rel: str | None) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{rel}" if rel is not None else f"s3://{self.bucket}"
+
+    def _translate(self, exc: ClientError, action: str, rel: str | None) -> StoreError:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code == "NoSuchBucket" or (code in ("404", "NotFound") and rel is None):
+            return StoreError(f"bucket {self.bucket} does not exist (create it, or fix the bucket name)", fatal=True)
+        if code in _AUTH_CODES:
+            return StoreError(f"the S3 credentials were rejected ({code}) for bucket {self.bucket}: "
+                              "check the access key and secret", fatal=True)
+        if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled") or status == 403:
+            return StoreError(f"access denied: {action} on {self._where(rel)}; "
+                              "the credentials need that permission (see `lsmigrate doctor`)", fatal=True)
+        if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
+            return StoreError(f"{action} {self._where(rel)}: the server received other bytes than were sent ({code})",
+                              digest=True)
+        if code in ("NoSuchUpload",):
+            return StoreError(f"upload session for {self._where(rel)} no longer exists", gone=True)
+        message = error.get("Message") or code or str(status)
+        return StoreError(f"{action} {self._where(rel)} failed: {code}: {message}")
+
+    def _key(self, rel: str) -> str:
+        return self.prefix + rel
+
+    def _write_args(self, rel: str, md5: bytes) -> dict:
+        kind, encoding = content_type(rel)
+        args: dict = {"ContentType": kind}
+        if encoding:
+            args["ContentEncoding"] = encoding
+        args.update(self._params)
+        args["Metadata"] = {**dict(self._params.get("Metadata") or {}), MD5_METADATA: md5_b64(md5)}
+        return args
+
+    # Store
+    def check(self) -> None:
+        try:
+            self._run("HeadBucket", None, "head_bucket", Bucket=self.bucket)
+        except StoreError as exc:
+            if not exc.fatal or "access denied" not in str(exc):
+                raise
+            # A HEAD answer has no body, so a 403 cannot tell a wrong secret from a missing permission;
+            # a one-key listing says which (and if it works, the bucket is usable).
+            self._run("ListObjectsV2", None, "list_objects_v2", Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+
+    def list(self) -> Iterator[RemoteObject]:
+        token = None
+        cut = len(self.prefix)
+        while True:
+            kwargs = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": 1000}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._run("ListObjectsV2", None, "list_objects_v2", **kwargs)
+            for item in page.get("Contents", ()):
+                key = item["Key"]
+                if key.endswith("/"):
+                    continue  # a "folder" marker, not a file
+                etag = item.get("ETag", "").strip('"') or None
+                plain = etag if etag and "-" not in etag and self.etag_is_md5 else None
+                yield RemoteObject(key[cut:], int(item["Size"]), etag, plain, item["LastModified"].timestamp())
+            if not page.get("IsTruncated"):
+                return
+            token = page.get("NextContinuationToken")
+
+    def head(self, rel: str) -> RemoteObject | None:
+        try:
+            meta = self._run("HeadObject", rel, "head_object", Bucket=self.bucket, Key=self._key(rel))
+        except StoreError as exc:
+            if "404" in str(exc) or "NoSuchKey" in str(exc) or "Not Found" in str(exc):
+                return None
+            raise
+        etag = meta.get("ETag", "").strip('"') or None
+        md5 = b64_to_hex(meta.get("Metadata", {}).get(MD5_METADATA, "") or "")
+        if md5 is None and etag and "-" not in etag and self.etag_is_md5:
+            md5 = etag
+        return RemoteObject(rel, int(meta["ContentLength"]), etag, md5, meta["LastModified"].timestamp())
+
+    def put(self, rel: str, data: bytes, md5: bytes) -> str | None:
+        answer = self._run("PutObject", rel, "put_object", Bucket=self.bucket, Key=self._key(rel), Body=data,
+                           ContentMD5=md5_b64(md5), ContentLength=len(data), **self._write_args(rel, md5))
+        return answer.get("ETag", "").strip('"') or None
+
+    def start_upload(self, rel: str, md5: bytes, size: int) -> str:
+        answer = self._run("CreateMultipartUpload", rel, "create_multipart_upload", Bucket=self.bucket,
+                           Key=self._key(rel), **self._write_args(rel, md5))
+        return answer["UploadId"]
+
+    def uploaded_parts(self, rel: str, session: str) -> dict[int, str] | None:
+        parts: dict[int, str] = {}
+        marker = 0
+        while True:
+            try:
+                page = self._run("ListParts", rel, "list_parts", Bucket=self.bucket, Key=self._key(rel),
+                                 UploadId=session, PartNumberMarker=marker, MaxParts=1000)
+            except StoreError as exc:
+                if exc.gone:
+                    return None
+                raise
+            for part in page.get("Parts", ()):
+                parts[int(part["PartNumber"])] = part["ETag"].strip('"')
+            if not page.get("IsTruncated"):
+                return parts
+            marker = int(page["NextPartNumberMarker"])
+
+    def put_part(self, rel: str, session: str, number: int, data: bytes, md5: bytes) -> str:
+        args = {}
+        for name in ("SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5", "RequestPayer", "ExpectedBucketOwner"):
+            if name in self._params:
+                args[name] = self._params[name]
+        answer = self._run("UploadPart", rel, "upload_part", Bucket=self.bucket, Key=self._key(rel), UploadId=session,
+                           PartNumber=number, Body=data, ContentMD5=md5_b64(md5), ContentLength=len(data), **args)
+        return answer["ETag"].strip('"')
+
+    def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> str | None:
+        body = {"Parts": [{"PartNumber": number, "ETag": f'"{etag}"'} for number, etag in parts]}
+        answer = self._run("CompleteMultipartUpload", rel, "complete_multipart_upload", Bucket=self.bucket,
+                           Key=self._key(rel), UploadId=session, MultipartUpload=body)
+        return answer.get("ETag", "").strip('"') or None
+
+    def abort(self, rel: str, session: str) -> None:
+        try:
+            self._run("AbortMultipartUpload", rel, "abort_multipart_upload", Bucket=self.bucket,
+                      Key=self._key(rel), UploadId=session)
+        except StoreError as exc:
+            if not exc.gone:
+                raise
+
+    def expected_token(self, md5: bytes, part_md5s: list[bytes] | None) -> str | None:
+        if not self.etag_is_md5:
+            return None
+        return multipart_etag(part_md5s) if part_md5s else md5.hex()
+
+    def part_token(self, md5: bytes) -> str | None:
+        return md5.hex() if self.etag_is_md5 else None
+
+    def open(self, rel: str) -> BinaryIO:
+        return self.fs.open(f"{self.bucket}/{self._key(rel)}", "rb", block_size=8 * 1024 * 1024)
+
+    def delete(self, rel: str) -> None:
+        self._run("DeleteObject", rel, "delete_object", Bucket=self.bucket, Key=self._key(rel))
+
+    def own_uploads(self) -> Iterator[tuple[str, str]]:
+        """(rel, upload id) of unfinished multipart uploads below the folder."""
+        kwargs = {"Bucket": self.bucket, "Prefix": self.prefix}
+        while True:
+            page = self._run("ListMultipartUploads", None, "list_multipart_uploads", **kwargs)
+            for upload in page.get("Uploads", ()):
+                yield upload["Key"][len(self.prefix):], upload["UploadId"]
+            if not page.get("IsTruncated"):
+                return
+            kwargs.update(KeyMarker=page["NextKeyMarker"], UploadIdMarker=page["NextUploadIdMarker"])
