@@ -23,7 +23,7 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(PY) -m lsmigrate.demo
+	$(PY) demo/demo.py
 
 bench: install
 	$(PY) benchmarks/run.py

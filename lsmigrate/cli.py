@@ -15,7 +15,7 @@ from .deployment import DeploymentFileError
 from .endpoints import TargetError
 from .engine import Engine, Settings
 from .estimate import estimate, probe
-from .jobs import Source, local_files, open_job, resolve_target, source_from_data_dir, source_from_path
+from .jobs import Source, open_job, resolve_target, source_from_data_dir, source_from_path
 from .journal import JournalError
 from .labelstudio import NotADataDir
 from .plan import Do, Summary
@@ -29,7 +29,7 @@ from .report import (
     verify_document,
 )
 from .scan import LocalFile, scan_local
-from .units import format_size, parse_size
+from .units import parse_size
 from .uploads.base import StoreError
 from .verify import verify
 
@@ -283,6 +283,137 @@ def verify_command(src, dst, download, as_json, quiet, verbose, **kwargs):
     sys.exit(EXIT_OK if doc["clean"] else EXIT_VERIFY)
 
 
+# cutover ---------------------------------------------------------------------------------------------
+def confirm_or_refuse(question: str, yes: bool) -> None:
+    """Ask on a terminal; without one, refuse unless --yes (never wait on a closed stdin)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail("not switching without confirmation: pass --yes (no terminal to ask on)")
+    if not click.confirm(question, default=False, err=True):
+        fail("not switched; nothing was changed", EXIT_OK)
+
+
+def run_cutover(source: Source, target, kwargs, *, dry_run: bool, yes: bool, no_nginx: bool,
+                as_json: bool, quiet: bool) -> dict:
+    from . import cutover, deployment
+    from .jobs import deployment_settings
+
+    settings = deployment_settings(env_file=kwargs.get("env_file"), compose=kwargs.get("compose"),
+                                   compose_service=kwargs.get("compose_service"))
+    edit = cutover.prepare(target, settings, env_file=kwargs.get("env_file"), compose=kwargs.get("compose"),
+                           compose_service=kwargs.get("compose_service"), values=kwargs.get("values"),
+                           no_nginx=no_nginx)
+    checked = run_verify(source, target, kwargs, download=False)
+    doc = {"file": str(edit.path), "destination": _describe(target), "verify": checked, "diff": edit.diff(),
+           "switched": False, "backup": None, "next_steps": []}
+    if checked["fatal"] or not checked["clean"]:
+        if not as_json:
+            click.echo(render_verify(checked), err=True)
+        counts = checked["counts"]
+        missing = counts.get("missing", 0) + counts.get("different", 0) + counts.get("unchecked", 0)
+        hint = f"lsmigrate copy {source.data_dir.base if source.data_dir else source.root} {target.url}"
+        doc["refused"] = (f"{missing} file(s) of {source.root} are not verified at {target.url}; "
+                          f"not switching. Copy them first (`{hint}`), then run cutover again")
+        return doc
+    if not edit.changed:
+        doc["next_steps"] = ["The file already points at this destination; nothing to change."]
+        return doc
+    if dry_run:
+        return doc
+    if not as_json and not quiet:
+        click.echo(edit.diff(), err=True)
+    confirm_or_refuse(f"Switch {edit.path} to {target.url}?", yes)
+    doc["backup"] = str(deployment.write_with_backup(edit.path, edit.new_text))
+    doc["switched"] = True
+    doc["next_steps"] = cutover.next_steps(edit, target)
+    return doc
+
+
+def render_cutover(doc: dict, *, dry_run: bool) -> str:
+    if doc.get("refused"):
+        return ""
+    lines = []
+    if dry_run and doc["diff"]:
+        lines.append(doc["diff"].rstrip("\n"))
+        lines.append(f"(dry run: {doc['file']} not changed; every file is verified at {doc['destination']})")
+    if doc["switched"]:
+        lines.append(f"Switched {doc['file']} to {doc['destination']} (backup: {doc['backup']}).")
+    lines.extend(f"next: {step}" for step in doc["next_steps"])
+    return "\n".join(lines)
+
+
+def cutover_exit(doc: dict) -> int:
+    if doc.get("refused"):
+        click.echo(f"lsmigrate: error: {doc['refused']}", err=True)
+        return EXIT_VERIFY
+    return EXIT_OK
+
+
+@main.command(name="cutover")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Label Studio's base data dir: the files that must be verified.")
+@click.option("--to", "to", help="Destination URL, if the file does not name it yet.")
+@target_options
+@transfer_options
+@click.option("--dry-run", is_flag=True, help="Check and print the diff; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Switch without asking.")
+@click.option("--no-nginx", is_flag=True, help="Also set USE_NGINX_FOR_UPLOADS/USE_NGINX_FOR_EXPORT_DOWNLOADS=false.")
+@click.option("--rollback", is_flag=True, help="Restore the file from its latest lsmigrate backup, byte for byte.")
+@output_options
+@guarded
+def cutover_command(data_dir, to, dry_run, yes, no_nginx, rollback, as_json, quiet, verbose, **kwargs):
+    """Switch STORAGE_TYPE in an env.list, compose file or Helm values, once every file is verified.
+
+    Refuses while any file of the data dir is missing or different at the destination. Writes a
+    timestamped backup next to the file and replaces it atomically; --rollback restores it.
+    """
+    _setup_logging(verbose)
+    if rollback:
+        from .deployment import rollback as restore
+
+        files = [f for f in (kwargs.get("env_file"), kwargs.get("compose"), kwargs.get("values")) if f]
+        if len(files) != 1:
+            fail("--rollback takes exactly one of --env-file, --compose or --values")
+        backup = restore(files[0])
+        _emit({"file": files[0], "restored_from": str(backup)}, as_json, f"Restored {files[0]} from {backup}.")
+        sys.exit(EXIT_OK)
+    source = replace(source_from_data_dir(data_dir), include_legacy_export=kwargs["include_legacy_export"])
+    target = _target(kwargs, to)
+    doc = run_cutover(source, target, kwargs, dry_run=dry_run, yes=yes, no_nginx=no_nginx, as_json=as_json,
+                      quiet=quiet)
+    _emit(doc, as_json, render_cutover(doc, dry_run=dry_run))
+    sys.exit(cutover_exit(doc))
+
+
+def _local_to_steps(result: dict, source: Source, target, kwargs, *, download: bool, yes: bool, no_nginx: bool,
+                    no_cutover: bool, as_json: bool, quiet: bool) -> int:
+    """copy (done) -> verify -> cutover, stopping at the first step that is not clean."""
+    copied = result["copy"]
+    messages = result.setdefault("messages", [])
+    if copied["fatal"]:
+        messages.append(f"lsmigrate: error: {copied['fatal']}")
+        return EXIT_USAGE
+    if copied["failed"]:
+        messages.append(f"lsmigrate: {copied['failed']} file(s) failed; fix them and run the same command again")
+        return EXIT_FAILED
+    result["verify"] = checked = run_verify(source, target, kwargs, download=download)
+    if checked["fatal"]:
+        messages.append(f"lsmigrate: error: {checked['fatal']}")
+        return EXIT_USAGE
+    if not checked["clean"]:
+        messages.append("lsmigrate: verification found missing or different objects; not switching")
+        return EXIT_VERIFY
+    has_file = any(kwargs.get(k) for k in ("env_file", "compose", "values"))
+    if no_cutover or not has_file:
+        if not has_file and not no_cutover:
+            messages.append("Every file is verified. No --env-file/--compose/--values given, so the deployment "
+                            "was not switched (run `lsmigrate cutover` with one).")
+        return EXIT_OK
+    result["cutover"] = switched = run_cutover(source, target, kwargs, dry_run=False, yes=yes, no_nginx=no_nginx,
+                                               as_json=as_json, quiet=quiet)
+    return cutover_exit(switched)
+
+
 # local-to-* --------------------------------------------------------------------------------------------
 def local_to(provider: str):
     scheme = {"s3": "s3://bucket/folder", "gcs": "gs://bucket/folder", "azure": "az://container/folder"}[provider]
@@ -292,9 +423,12 @@ def local_to(provider: str):
     @target_options
     @transfer_options
     @click.option("--download", is_flag=True, help="Verify by reading every object back.")
+    @click.option("--yes", "-y", is_flag=True, help="Switch the deployment file without asking.")
+    @click.option("--no-nginx", is_flag=True, help="At the switch, also set USE_NGINX_FOR_UPLOADS/..._EXPORT_DOWNLOADS=false.")
+    @click.option("--no-cutover", is_flag=True, help="Copy and verify only; leave the deployment file alone.")
     @output_options
     @guarded
-    def command(data_dir, to, download, as_json, quiet, verbose, **kwargs):
+    def command(data_dir, to, download, yes, no_nginx, no_cutover, as_json, quiet, verbose, **kwargs):
         _setup_logging(verbose)
         source = replace(source_from_data_dir(data_dir), include_legacy_export=kwargs["include_legacy_export"])
         target = _target(kwargs, to, provider)
@@ -303,28 +437,25 @@ def local_to(provider: str):
         if not as_json and not quiet:
             click.echo(f"Copying {source.root} -> {_describe(target)}", err=True)
         started = time.monotonic()
-        copied = run_copy(source, target, kwargs, quiet=quiet, as_json=as_json)
-        result = {"copy": copied, "verify": None}
-        if not copied["fatal"] and not copied["failed"]:
-            result["verify"] = run_verify(source, target, kwargs, download=download)
+        result = {"copy": run_copy(source, target, kwargs, quiet=quiet, as_json=as_json), "verify": None,
+                  "cutover": None}
+        code = _local_to_steps(result, source, target, kwargs, download=download, yes=yes, no_nginx=no_nginx,
+                               no_cutover=no_cutover, as_json=as_json, quiet=quiet)
         result["seconds"] = round(time.monotonic() - started, 3)
-        text = render_copy(copied) + ("\n" + render_verify(result["verify"]) if result["verify"] else "")
-        _emit(result, as_json, text)
-        if copied["fatal"]:
-            fail(copied["fatal"])
-        if copied["failed"]:
-            sys.exit(EXIT_FAILED)
-        if result["verify"]["fatal"]:
-            fail(result["verify"]["fatal"])
-        if not result["verify"]["clean"]:
-            sys.exit(EXIT_VERIFY)
-        if not as_json and not quiet:
-            click.echo(f"All {format_size(copied['copied_bytes'])} copied and every file verified at {target.url}.", err=True)
-        sys.exit(EXIT_OK)
+        text = [render_copy(result["copy"])]
+        if result["verify"]:
+            text.append(render_verify(result["verify"]))
+        if result["cutover"]:
+            text.append(render_cutover(result["cutover"], dry_run=False))
+        _emit(result, as_json, "\n".join(t for t in text if t))
+        for line in result.get("messages", []):
+            click.echo(line, err=True)
+        sys.exit(code)
 
-    command.__doc__ = (f"Copy a Label Studio data dir's media to {provider.upper()} and verify every file.\n\n"
+    command.__doc__ = (f"Copy a Label Studio data dir's media to {provider.upper()}, verify every file, then switch.\n\n"
                        "The target comes from --to, or from the deployment's own settings (--env-file, --compose,\n"
-                       f"--values, or the environment), exactly as Label Studio reads them.")
+                       "--values, or the environment), exactly as Label Studio reads them. With one of those files\n"
+                       "given, it is switched to the bucket (asking first, unless --yes) once all is verified.")
     return command
 
 

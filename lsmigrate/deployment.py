@@ -62,7 +62,9 @@ def _keepends(text: str) -> list[str]:
 
 
 def _eol_of(text: str) -> str:
-    return "\r\n" if "\r\n" in text else "\n"
+    """The file's line ending: "\r\n" when most of its lines end so."""
+    crlf = text.count("\r\n")
+    return "\r\n" if crlf and crlf * 2 >= text.count("\n") else "\n"
 
 
 def _match_final_newline(original: str, new: str, eol: str) -> str:
@@ -357,6 +359,9 @@ def _detect_indent(body: str) -> tuple[int, int, int]:
     return mapping, max(offset + width, offset + 2), offset
 
 
+Parent = tuple[CommentedMap | CommentedSeq, Any]
+
+
 def _own_keys(node: CommentedMap) -> list[Any]:
     return [k for k, _ in node.non_merged_items()]
 
@@ -367,7 +372,7 @@ def _is_block(node: Any) -> bool:
 
 def _last_index(node: CommentedMap | CommentedSeq) -> Any:
     if isinstance(node, CommentedSeq):
-        return len(node) - 1
+        return len(node) - 1 if node else None
     keys = _own_keys(node)
     return keys[-1] if keys else None
 
@@ -422,25 +427,50 @@ def _put_trailing(node: CommentedMap | CommentedSeq, key: Any, text: str) -> Non
         token.value = (token.value if token.value.endswith("\n") else token.value + "\n") + text
 
 
-def _put_leading(node: CommentedMap | CommentedSeq, text: str) -> None:
-    """Comment lines that go right before the first entry of `node`."""
+def _comment_tokens(text: str) -> list[CommentToken]:
     tokens = []
     for line in text.splitlines():
         body = line.lstrip(" ")
-        tokens.append(CommentToken(body + "\n", CommentMark(len(line) - len(body)), None))
+        tokens.append(CommentToken(body + "\n", CommentMark(len(line) - len(body) if body else 0), None))
+    return tokens
+
+
+def _put_leading(node: CommentedMap | CommentedSeq, text: str) -> None:
+    """Comment lines that go right before the first entry of `node`."""
     if node.ca.comment is None:
         node.ca.comment = [None, []]
     if node.ca.comment[1] is None:
         node.ca.comment[1] = []
-    node.ca.comment[1].extend(tokens)
+    node.ca.comment[1].extend(_comment_tokens(text))
 
 
-Parent = tuple[CommentedMap | CommentedSeq, Any]
+def _put_after_empty(parent: Parent, text: str) -> None:
+    """Comment lines that follow an entry whose value is now an empty `{}` / `[]` (ruamel.yaml would write
+    the entry's own trailing comments before the `{}`): they go before the next entry."""
+    node, key = parent
+    order = list(range(len(node))) if isinstance(node, CommentedSeq) else _own_keys(node)
+    pos = order.index(key)
+    if pos + 1 < len(order):
+        entry = node.ca.items.setdefault(order[pos + 1], [None, None, None, None])
+        slot = 1 if isinstance(node, CommentedMap) else 3
+        entry[slot] = _comment_tokens(text) + (entry[slot] or [])
+    elif pos > 0:
+        _put_trailing(node, order[pos - 1], text)
+    else:
+        _put_leading(node, text)
+
+
+def _take_leading(node: CommentedMap | CommentedSeq) -> str:
+    """Detach the comment lines before the first entry of `node` (an emptied node cannot hold them)."""
+    if node.ca.comment is None or not node.ca.comment[1]:
+        return ""
+    tokens, node.ca.comment[1] = node.ca.comment[1], []
+    return "".join(t.value if t.value.startswith("\n") else " " * t.column + t.value for t in tokens)
 
 
 def _append_entry(node: CommentedMap | CommentedSeq, key: Any, value: Any) -> None:
-    """Append `key: value` (or a sequence item) after the last entry, keeping the comment lines that
-    followed the last entry after the new one."""
+    """Append `key: value` (or a sequence item) after the last entry. Comment lines after the last entry
+    that are indented less than the block belong to what follows it, so they move below the new entry."""
     last = _last_index(node)
     moved = _take_trailing(node, last, node.lc.col) if last is not None and not node.fa.flow_style() else ""
     if isinstance(node, CommentedSeq):
@@ -459,6 +489,8 @@ def _delete_entry(node: CommentedMap | CommentedSeq, key: Any, parent: Parent | 
     del node[key]
     if not isinstance(node, CommentedSeq):
         node.ca.items.pop(key, None)
+    if len(node) == 0:
+        moved = _take_leading(node) + moved
     if not moved:
         return
     if pos > 0:
@@ -466,7 +498,7 @@ def _delete_entry(node: CommentedMap | CommentedSeq, key: Any, parent: Parent | 
     elif len(node) > 0:
         _put_leading(node, moved)
     elif parent is not None:
-        _put_trailing(parent[0], parent[1], moved)
+        _put_after_empty(parent, moved)
 
 
 def _set_value(node: CommentedMap, key: Any, value: Any) -> None:
@@ -494,22 +526,34 @@ def _dump(yaml: YAML, data: Any) -> str:
 
 
 def _lay_onto(original: str, base: str, edited: str) -> str:
-    """`edited`, except that lines which ruamel.yaml reproduced unchanged (`base` is the unedited round trip
-    of `original`) are taken verbatim from `original`."""
-    orig = _keepends(original)
-    old = _keepends(base)
-    if len(orig) != len(old):
-        return edited
-    new = _keepends(edited)
+    """Apply the change from `base` (ruamel.yaml's unedited round trip of `original`) to `edited` onto
+    `original` itself, so that lines ruamel.yaml would only have reformatted stay byte-identical."""
+    orig, old, new = _keepends(original), _keepends(base), _keepends(edited)
+    to_orig = _align(orig, old)
     out: list[str] = []
+    cursor = 0
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
         if tag == "equal":
-            out.extend(orig[i1:i2])
-        elif tag == "replace" and i2 - i1 == j2 - j1:
-            out.extend(_keep_comment_gap(o, n) for o, n in zip(orig[i1:i2], new[j1:j2], strict=True))
-        else:
-            out.extend(new[j1:j2])
+            continue
+        o1, o2 = max(to_orig[i1], cursor), max(to_orig[i2], cursor)
+        out.extend(orig[cursor:o1])
+        replacement = new[j1:j2]
+        if o2 - o1 == len(replacement):
+            replacement = [_keep_comment_gap(o, n) for o, n in zip(orig[o1:o2], replacement, strict=True)]
+        out.extend(replacement)
+        cursor = o2
+    out.extend(orig[cursor:])
     return "".join(out)
+
+
+def _align(orig: list[str], base: list[str]) -> list[int]:
+    """For each line boundary of `base` (0..len), the matching line boundary of `orig`."""
+    to_orig = [0] * (len(base) + 1)
+    for _, o1, o2, b1, b2 in difflib.SequenceMatcher(None, orig, base, autojunk=False).get_opcodes():
+        for k in range(b1, b2):
+            to_orig[k] = o1 + min(k - b1, o2 - o1)
+        to_orig[b2] = o2
+    return to_orig
 
 
 def _keep_comment_gap(original: str, edited: str) -> str:
@@ -591,8 +635,7 @@ def _select_service(data: Any, service: str | None, name: str) -> str:
     if len(by_name) == 1:
         return by_name[0]
     raise DeploymentFileError(
-        f"{name}: cannot tell which service runs Label Studio (services: {listed}); "
-        "pass --compose-service NAME"
+        f"{name}: cannot tell which service runs Label Studio (services: {listed}); pass --compose-service NAME"
     )
 
 
@@ -702,9 +745,7 @@ def update_compose_text(
     env = svc.get("environment")
     _compose_env(env, where)  # validates
     if getattr(env, "anchor", None) is not None and env.anchor.value is not None:
-        raise DeploymentFileError(
-            f"{where} is shared through a YAML anchor (&{env.anchor.value}); edit it by hand"
-        )
+        raise DeploymentFileError(f"{where} is shared through a YAML anchor (&{env.anchor.value}); edit it by hand")
     parent: Parent = (svc, "environment")
     if env is None:
         added = CommentedMap((k, _compose_escape(v)) for k, v in changes.items() if v is not None)
@@ -788,9 +829,7 @@ def _helm_remove(root: CommentedMap, parts: list[str]) -> None:
         _delete_entry(node, parts[-1], parent)
 
 
-def update_helm_values_text(
-    text: str, changes: Mapping[str, object | None], *, name: str = "values file"
-) -> str:
+def update_helm_values_text(text: str, changes: Mapping[str, object | None], *, name: str = "values file") -> str:
     edit = _YamlEdit(text, name)
     if edit.data is None:
         edit.data = CommentedMap()
@@ -899,17 +938,13 @@ def write_with_backup(path: StrPath, new_text: str, *, now: datetime | None = No
     try:
         backup = _create_backup(target, original, st, _utc_stamp(now))
     except OSError as exc:
-        raise DeploymentFileError(
-            f"cannot back up {name}: {exc.strerror or exc}; nothing was changed"
-        ) from None
+        raise DeploymentFileError(f"cannot back up {name}: {exc.strerror or exc}; nothing was changed") from None
     try:
         _atomic_write(target, new_text.encode("utf-8"), stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid))
     except OSError as exc:
         with suppress(OSError):
             backup.unlink()
-        raise DeploymentFileError(
-            f"cannot write {name}: {exc.strerror or exc}; nothing was changed"
-        ) from None
+        raise DeploymentFileError(f"cannot write {name}: {exc.strerror or exc}; nothing was changed") from None
     return backup
 
 
@@ -938,14 +973,10 @@ def rollback(path: StrPath) -> Path:
         data = backup.read_bytes()
         _atomic_write(_real(path), data, stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid))
     except OSError as exc:
-        raise DeploymentFileError(
-            f"cannot restore {name} from {backup.name}: {exc.strerror or exc}"
-        ) from None
+        raise DeploymentFileError(f"cannot restore {name} from {backup.name}: {exc.strerror or exc}") from None
     return backup
 
 
 def unified_diff(old: str, new: str, name: str) -> str:
     lines = difflib.unified_diff(_keepends(old), _keepends(new), fromfile=f"a/{name}", tofile=f"b/{name}")
-    return "".join(
-        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
-    )
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)

@@ -114,6 +114,8 @@ COMPOSE_MAP = f"""services:
     image: redis:7
 """
 
+WHITESPACE_ONLY_LINE = "  "  # ruamel.yaml drops such a line; the editor must keep it
+
 LS_VALUES = f"""# Default values for Label Studio.
 # This is a YAML-formatted file.
 
@@ -153,6 +155,7 @@ global:
 
 app:
   replicas: 1
+{WHITESPACE_ONLY_LINE}
   args:
     - "label-studio-uwsgi"
   resources:
@@ -421,8 +424,7 @@ def test_compose_service_selection(tmp_path: Path, text: str, chosen: str) -> No
             ("web, db", "--compose-service"),
         ),
         (
-            "services:\n  a:\n    image: heartexlabs/label-studio\n"
-            "  b:\n    image: heartexlabs/label-studio\n",
+            "services:\n  a:\n    image: heartexlabs/label-studio\n  b:\n    image: heartexlabs/label-studio\n",
             None,
             ("a, b", "--compose-service"),
         ),
@@ -532,10 +534,26 @@ def test_update_compose_adds_an_environment_when_missing(tmp_path: Path) -> None
     new = update_compose_text(no_env, {"STORAGE_TYPE": "s3"}, service="nginx")
     at = _index(no_env, "    command: nginx") + 1
     no_env_lines = no_env.splitlines()
-    assert (
-        new.splitlines()
-        == no_env_lines[:at] + ["    environment:", "      STORAGE_TYPE: s3"] + no_env_lines[at:]
-    )
+    assert new.splitlines() == no_env_lines[:at] + ["    environment:", "      STORAGE_TYPE: s3"] + no_env_lines[at:]
+
+
+@pytest.mark.parametrize(("empty", "added"), [("[]", ["      - A=1"]), ("{}", ["      A: '1'"])])
+def test_update_compose_fills_an_empty_environment(empty: str, added: list[str]) -> None:
+    text = f"services:\n  app:\n    image: heartexlabs/label-studio\n    environment: {empty}\n    ports: []\n"
+    new = update_compose_text(text, {"A": "1"})
+    lines = text.splitlines()
+    assert new.splitlines() == lines[:3] + ["    environment:", *added] + lines[4:]
+    assert update_compose_text(new, {"A": None}) == text
+
+
+def test_update_compose_removing_every_variable_keeps_the_comments(tmp_path: Path) -> None:
+    for text in (COMPOSE_LIST, COMPOSE_MAP):
+        path = _write(tmp_path, "docker-compose.yml", text)
+        names = {*read_compose_environment(path), "FROM_HOST", "PASSED_THROUGH"}
+        new = update_compose_text(text, dict.fromkeys(names))
+        assert read_compose_environment(_write(tmp_path, "new.yml", new)) == {}
+        kept = [ln for ln in text.splitlines() if ln.strip().startswith("#")]
+        assert [ln for ln in new.splitlines() if ln.strip().startswith("#")] == kept
 
 
 def test_update_compose_preserves_crlf_header_and_missing_final_newline() -> None:
@@ -545,10 +563,7 @@ def test_update_compose_preserves_crlf_header_and_missing_final_newline() -> Non
 
 
 def test_update_compose_refuses_a_shared_anchor() -> None:
-    text = (
-        "x-env: &env\n  A: '1'\n"
-        "services:\n  app:\n    image: heartexlabs/label-studio\n    environment: *env\n"
-    )
+    text = "x-env: &env\n  A: '1'\nservices:\n  app:\n    image: heartexlabs/label-studio\n    environment: *env\n"
     with pytest.raises(DeploymentFileError) as exc:
         update_compose_text(text, {"A": "2"}, name="docker-compose.yml")
     _assert_error(exc, "docker-compose.yml", "anchor")
@@ -556,9 +571,7 @@ def test_update_compose_refuses_a_shared_anchor() -> None:
 
 def test_update_compose_malformed() -> None:
     with pytest.raises(DeploymentFileError) as exc:
-        update_compose_text(
-            f"services:\n  app:\n    environment:\n      PW: '{SECRET}\n", {"A": "1"}, name="dc.yml"
-        )
+        update_compose_text(f"services:\n  app:\n    environment:\n      PW: '{SECRET}\n", {"A": "1"}, name="dc.yml")
     _assert_error(exc, "dc.yml line 5")
 
 
@@ -688,14 +701,20 @@ def test_update_helm_existing_secret_form_and_new_top_level() -> None:
         new,
         {
             _index(LS_VALUES_EXISTING_SECRET, "        folder: ls"): "        folder: media",
-            _index(
-                LS_VALUES_EXISTING_SECRET, "        urlExpirationSecs: 86400"
-            ): "        urlExpirationSecs: 3600",
+            _index(LS_VALUES_EXISTING_SECRET, "        urlExpirationSecs: 86400"): "        urlExpirationSecs: 3600",
         },
     )
     new = update_helm_values_text("# my values\n", {"global.persistence.type": "s3"})
     assert new == "# my values\nglobal:\n  persistence:\n    type: s3\n"
     assert update_helm_values_text("", {"a.b": True}) == "a:\n  b: true\n"
+
+
+def test_updates_without_changes_return_the_text_unchanged() -> None:
+    assert update_env_text(ENV_LIST, {}) == ENV_LIST
+    assert update_compose_text(COMPOSE_LIST, {}) == COMPOSE_LIST
+    assert update_compose_text(COMPOSE_MAP, {"NOT_THERE": None}) == COMPOSE_MAP
+    assert update_helm_values_text(LS_VALUES, {}) == LS_VALUES
+    assert update_helm_values_text(LS_VALUES, {"global.nothere.x": None}) == LS_VALUES
 
 
 def test_update_helm_follows_the_file_indentation() -> None:
@@ -708,10 +727,7 @@ def test_update_helm_follows_the_file_indentation() -> None:
 
 
 def test_update_helm_keeps_header_crlf_and_untouched_formatting() -> None:
-    text = (
-        "# values\r\n---\r\nglobal:\r\n  tag: ~\r\n  odd:    spacing   # kept\r\n"
-        "  persistence:\r\n    type: volume"
-    )
+    text = "# values\r\n---\r\nglobal:\r\n  tag: ~\r\n  odd:    spacing   # kept\r\n  persistence:\r\n    type: volume"
     new = update_helm_values_text(text, {"global.persistence.type": "gcs"})
     assert new == text.replace("type: volume", "type: gcs")
 

@@ -1,0 +1,141 @@
+"""The switch: point the deployment's own file at the bucket, only once every file is verified there.
+
+The edit itself is deployment.py's (comments, order and quoting kept, backup, atomic replace); this
+module decides which keys change, and what the operator does next.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import deployment
+from .endpoints import Target, TargetError
+from .labelstudio import ENV_PREFIXES
+
+FILE_OPTION = {"env": "env-file", "compose": "compose", "values": "values"}
+NGINX_VARIABLES = {"USE_NGINX_FOR_UPLOADS": "false", "USE_NGINX_FOR_EXPORT_DOWNLOADS": "false"}
+
+
+@dataclass(frozen=True)
+class Edit:
+    path: Path
+    kind: str  # env | compose | values
+    old_text: str
+    new_text: str
+
+    @property
+    def changed(self) -> bool:
+        return self.old_text != self.new_text
+
+    def diff(self) -> str:
+        return deployment.unified_diff(self.old_text, self.new_text, self.path.name)
+
+
+def storage_variables(target: Target, settings: Mapping[str, str]) -> dict[str, str]:
+    """STORAGE_TYPE and the provider's variables, with the names Label Studio reads (core/storage.py).
+
+    Credentials are written only when the operator passed them in Label Studio's own variables; a
+    deployment that relies on an IAM role or workload identity keeps doing so.
+    """
+    values: dict[str, str | None] = {"STORAGE_TYPE": target.provider}
+    if target.provider == "s3":
+        values.update({
+            "STORAGE_AWS_BUCKET_NAME": target.bucket, "STORAGE_AWS_FOLDER": target.folder,
+            "STORAGE_AWS_REGION_NAME": target.region, "STORAGE_AWS_ENDPOINT_URL": target.endpoint_url,
+        })
+        if target.object_parameters:
+            values["STORAGE_AWS_OBJECT_PARAMETERS"] = json.dumps(dict(target.object_parameters))
+        secrets = ("STORAGE_AWS_ACCESS_KEY_ID", "STORAGE_AWS_SECRET_ACCESS_KEY")
+    elif target.provider == "gcs":
+        values.update({"STORAGE_GCS_BUCKET_NAME": target.bucket, "STORAGE_GCS_FOLDER": target.folder,
+                       "STORAGE_GCS_PROJECT_ID": target.project, "STORAGE_GCS_ENDPOINT": target.endpoint_url})
+        secrets = ()
+    else:
+        values.update({"STORAGE_AZURE_CONTAINER_NAME": target.bucket, "STORAGE_AZURE_FOLDER": target.folder,
+                       "STORAGE_AZURE_ACCOUNT_NAME": target.account_name})
+        secrets = ("STORAGE_AZURE_ACCOUNT_KEY",)
+    for name in secrets:
+        if settings.get(name):
+            values[name] = settings[name]
+    return {name: value for name, value in values.items() if value not in (None, "") or name.endswith("_FOLDER")}
+
+
+def _effective_names(existing: Mapping[str, str], variables: Mapping[str, str]) -> dict[str, str]:
+    """Change the name Label Studio would actually read: a LABEL_STUDIO_/HEARTEX_ form already in the file wins."""
+    renamed = {}
+    for name, value in variables.items():
+        chosen = name
+        for prefix in ENV_PREFIXES:
+            if prefix + name in existing:
+                chosen = prefix + name
+                break
+        renamed[chosen] = value
+    return renamed
+
+
+def helm_changes(target: Target) -> dict[str, object | None]:
+    """`global.persistence.*` for the chart; secrets by reference stay by reference, none are added inline."""
+    base = f"global.persistence.config.{target.provider}"
+    changes: dict[str, object | None] = {"global.persistence.enabled": True, "global.persistence.type": target.provider}
+    if target.provider == "s3":
+        if not target.region:
+            raise TargetError("the Helm chart requires a region for S3: pass --region")
+        changes.update({f"{base}.bucket": target.bucket, f"{base}.region": target.region,
+                        f"{base}.folder": target.folder})
+        if target.endpoint_url:
+            changes[f"{base}.endpointUrl"] = target.endpoint_url
+    elif target.provider == "gcs":
+        if not target.project:
+            raise TargetError("the Helm chart requires a project for GCS: set STORAGE_GCS_PROJECT_ID")
+        changes.update({f"{base}.bucket": target.bucket, f"{base}.projectID": target.project,
+                        f"{base}.folder": target.folder})
+    else:
+        changes.update({f"{base}.containerName": target.bucket, f"{base}.folder": target.folder})
+    return changes
+
+
+def prepare(target: Target, settings: Mapping[str, str], *, env_file: str | None = None, compose: str | None = None,
+            compose_service: str | None = None, values: str | None = None, no_nginx: bool = False) -> Edit:
+    """The edit that switches the deployment to `target` (not written yet)."""
+    chosen = [(kind, path) for kind, path in (("env", env_file), ("compose", compose), ("values", values)) if path]
+    if len(chosen) != 1:
+        raise TargetError("cutover edits one file: pass exactly one of --env-file, --compose or --values")
+    kind, name = chosen[0]
+    path = Path(name)
+    old = deployment._read_text(path)  # noqa: SLF001 - the module's own reader gives the one-line errors
+    variables = storage_variables(target, settings)
+    if no_nginx:
+        variables.update(NGINX_VARIABLES)
+    if kind == "env":
+        new = deployment.update_env_text(old, _effective_names(deployment.read_env_file(path), variables), name=name)
+    elif kind == "compose":
+        current = deployment.read_compose_environment(path, compose_service)
+        new = deployment.update_compose_text(old, _effective_names(current, variables), service=compose_service,
+                                             name=name)
+    else:
+        deployment.read_helm_values(path)  # malformed YAML stops here, with its line number
+        changes = helm_changes(target)
+        if no_nginx:
+            changes.update({f"global.extraEnvironmentVars.{key}": value for key, value in NGINX_VARIABLES.items()})
+        new = deployment.update_helm_values_text(old, changes, name=name)
+    return Edit(path, kind, old, new)
+
+
+def next_steps(edit: Edit, target: Target) -> list[str]:
+    steps = []
+    if edit.kind == "env":
+        steps.append(f"Restart Label Studio with the new file, e.g. `docker run ... --env-file {edit.path} ...` "
+                     "(stop the old container first).")
+    elif edit.kind == "compose":
+        steps.append(f"Apply it: `docker compose -f {edit.path} up -d`.")
+    else:
+        steps.append(f"Apply it: `helm upgrade <release> heartex/label-studio -f {edit.path}`.")
+        steps.append("After this upgrade the chart no longer mounts the data PVC (it becomes an emptyDir): "
+                     "keep the PVC until you have checked Label Studio serves every file from the bucket.")
+    steps.append("For direct browser uploads, the bucket needs a CORS rule allowing GET from your Label Studio "
+                 "origin (see Label Studio's persistent storage guide; `lsmigrate doctor` will check it).")
+    steps.append(f"To undo: `lsmigrate cutover --rollback --{FILE_OPTION[edit.kind]} {edit.path}`.")
+    return steps
