@@ -7,13 +7,14 @@ module decides which keys change, and what the operator does next.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import deployment
 from .endpoints import Target, TargetError
-from .labelstudio import ENV_PREFIXES
+from .labelstudio import ENV_PREFIXES, SECRET_VARIABLES
 
 FILE_OPTION = {"env": "env-file", "compose": "compose", "values": "values"}
 NGINX_VARIABLES = {"USE_NGINX_FOR_UPLOADS": "false", "USE_NGINX_FOR_EXPORT_DOWNLOADS": "false"}
@@ -31,7 +32,18 @@ class Edit:
         return self.old_text != self.new_text
 
     def diff(self) -> str:
-        return deployment.unified_diff(self.old_text, self.new_text, self.path.name)
+        """The change as a unified diff, with every secret's value masked."""
+        return redact(deployment.unified_diff(self.old_text, self.new_text, self.path.name))
+
+
+_SECRET_NAMES = "|".join(sorted({*SECRET_VARIABLES, "accessKey", "secretKey", "storageAccountKey",
+                                 "applicationCredentialsJSON"}))
+_SECRET_LINE = re.compile(rf"^([-+ ]\s*(?:-\s*)?(?:export\s+)?(?:LABEL_STUDIO_|HEARTEX_)?(?:{_SECRET_NAMES})\s*[=:]\s*)(\S.*)$",
+                          re.MULTILINE)
+
+
+def redact(text: str) -> str:
+    return _SECRET_LINE.sub(lambda m: m.group(1) + "***", text)
 
 
 def storage_variables(target: Target, settings: Mapping[str, str]) -> dict[str, str]:
@@ -105,7 +117,7 @@ def prepare(target: Target, settings: Mapping[str, str], *, env_file: str | None
         raise TargetError("cutover edits one file: pass exactly one of --env-file, --compose or --values")
     kind, name = chosen[0]
     path = Path(name)
-    old = deployment._read_text(path)  # noqa: SLF001 - the module's own reader gives the one-line errors
+    old = deployment.read_text(path)
     variables = storage_variables(target, settings)
     if no_nginx:
         variables.update(NGINX_VARIABLES)

@@ -76,7 +76,7 @@ def _match_final_newline(original: str, new: str, eol: str) -> str:
     return new + eol if new and not new.endswith("\n") else new
 
 
-def _read_text(path: StrPath) -> str:
+def read_text(path: StrPath) -> str:
     name = os.fspath(path)
     p = Path(path)
     if p.is_dir():
@@ -185,7 +185,7 @@ def _env_values(lines: list[_EnvLine]) -> dict[str, str]:
 
 def read_env_file(path: StrPath) -> dict[str, str]:
     """KEY -> value of a docker `--env-file` / compose `.env` style file (later lines win)."""
-    return _env_values(_parse_env(_read_text(path), os.fspath(path)))
+    return _env_values(_parse_env(read_text(path), os.fspath(path)))
 
 
 def _double_quote(value: str) -> str:
@@ -311,7 +311,7 @@ def _load_yaml(text: str, name: str) -> _YamlDoc:
 
 
 def _load_yaml_file(path: StrPath) -> _YamlDoc:
-    return _load_yaml(_read_text(path), os.fspath(path))
+    return _load_yaml(read_text(path), os.fspath(path))
 
 
 def _plain(node: Any) -> Any:
