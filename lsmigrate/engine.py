@@ -338,11 +338,12 @@ class Engine:
         part_md5s = [bytes.fromhex(parts[n][0]) for n in range(1, count + 1)]
         done = {}
         for number, token in server.items():
-            if number not in parts:
-                continue
+            if number not in parts or parts[number][1] is None:
+                continue  # not journaled as sent and checked: send it again
+            recorded = parts[number][1]
             expected = self.store.part_token(part_md5s[number - 1])
-            if token == (expected if expected is not None else parts[number][1]):
-                done[number] = token
+            if token is None or token == (expected if expected is not None else recorded):
+                done[number] = recorded if token is None else token
         return record.upload_id, bytes.fromhex(record.md5), part_md5s, done
 
     def _abort_orphans(self) -> None:

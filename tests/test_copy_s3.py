@@ -127,7 +127,9 @@ def test_kill_during_multipart_then_rerun_resumes(s3_env, s3_bucket, tmp_path, m
     assert again.exit_code == 0, again.output
     puts, parts = uploads_in(requests)
     total_parts = 16
-    assert parts <= total_parts - parts_before, "parts the server already had must not be sent again"
+    # The last part the server stored may not have been journaled yet at the kill (a window of a few ms
+    # between the server's answer and the journal write): that one part may honestly be sent again.
+    assert parts <= total_parts - parts_before + 1, "parts the server already had must not be sent again"
     assert parts >= 1
     sent_keys = {r["url"].split("?")[0] for r in requests if r["method"] == "PUT" and "partNumber" not in r["url"]}
     resent = {k for k in copied_before if any(u.endswith(k.split("/")[-1].replace(" ", "%20")) for u in sent_keys)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import mimetypes
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -38,6 +39,24 @@ def content_type(name: str) -> tuple[str, str | None]:
     return kind or "application/octet-stream", encoding
 
 
+class RangeReader(io.RawIOBase):
+    """A read-only file over ranged GETs: memory stays at one block whatever the object's size."""
+
+    def __init__(self, fetch, rel: str, size: int, block: int = 8 * 1024 * 1024) -> None:
+        self._fetch, self._rel, self._size, self._block, self._pos = fetch, rel, size, block, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self._size - self._pos
+        n = min(n, self._size - self._pos, self._block)
+        data = self._fetch(self._rel, self._pos, n)
+        self._pos += len(data)
+        return data
+
+
 class Store(ABC):
     """A bucket/container and folder. Methods are blocking and thread-safe; `rel` is relative to the folder."""
 
@@ -67,8 +86,10 @@ class Store(ABC):
         """Open a chunked upload for an object whose whole MD5 is `md5`; returns its session id."""
 
     @abstractmethod
-    def uploaded_parts(self, rel: str, session: str) -> dict[int, str] | None:
-        """Parts the server holds for this session (number -> its checksum token), None if the session is gone."""
+    def uploaded_parts(self, rel: str, session: str) -> dict[int, str | None] | None:
+        """Parts the server holds for this session (number -> its checksum token, or None where the server
+        lists no checksum: then the journal's record of the part, checked when it was sent, decides);
+        None if the session is gone."""
 
     @abstractmethod
     def put_part(self, rel: str, session: str, number: int, data: bytes, md5: bytes) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -18,7 +17,7 @@ from fsspec.asyn import sync
 from ..checksum import b64_to_hex, md5_b64, multipart_etag
 from ..endpoints import Target
 from ..scan import RemoteObject
-from .base import Store, StoreError, content_type
+from .base import RangeReader, Store, StoreError, content_type
 
 MD5_METADATA = "md5chksum"  # rclone's key: base64 of the whole-object MD5
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
@@ -32,24 +31,6 @@ _OBJECT_PARAMETERS = {"ACL", "CacheControl", "ContentDisposition", "ContentEncod
                       "ObjectLockLegalHoldStatus", "GrantFullControl", "GrantRead", "GrantReadACP",
                       "GrantWriteACP", "ChecksumAlgorithm", "SSECustomerAlgorithm", "SSECustomerKey",
                       "SSECustomerKeyMD5", "ExpectedBucketOwner", "RequestPayer"}
-
-
-class RangeReader(io.RawIOBase):
-    """A read-only file over ranged GETs: memory stays at one block whatever the object's size."""
-
-    def __init__(self, fetch, rel: str, size: int, block: int = 8 * 1024 * 1024) -> None:
-        self._fetch, self._rel, self._size, self._block, self._pos = fetch, rel, size, block, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
-            n = self._size - self._pos
-        n = min(n, self._size - self._pos, self._block)
-        data = self._fetch(self._rel, self._pos, n)
-        self._pos += len(data)
-        return data
 
 
 class S3Store(Store):
