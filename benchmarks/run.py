@@ -163,6 +163,13 @@ DEFAULTS_TEXT = {
     "aws": "own defaults (awscli v1 s3 sync): max_concurrent_requests 10, multipart over 8 MiB in 8 MiB parts; "
            "`--only-show-errors`",
 }
+AWS_EMPTY_FIX = {"BOTO_EXPERIMENTAL__NO_EMPTY_CONTINUE": "true"}
+AWS_EMPTY_FIX_TEXT = (
+    "aws runs with `BOTO_EXPERIMENTAL__NO_EMPTY_CONTINUE=true` (no `Expect: 100-continue` on empty bodies): "
+    "without it every zero-byte PUT poisons its pooled connection and a later PUT on it stalls until the "
+    "60 s read timeout (boto/botocore#3755; seen here: 65.7 s instead of about 10 s on the mix set, which "
+    "has 2 empty files). Pass --aws-stock to run aws without it."
+)
 
 
 def tool_command(name: str, prep: Prepared, bucket: str, endpoint: str, state: Path,
@@ -269,10 +276,12 @@ def one_run(name: str, prep: Prepared, rnd: int, server: Server, client, env: di
         state.unlink()
     cmd = tool_command(name, prep, bucket, server.impl.endpoint_url, state, args.transfers)
     run_env = env
-    if name == "aws" and args.transfers:
-        cfg = WORK_DIR / f"aws-config-t{args.transfers}"
-        cfg.write_text(f"[default]\ns3 =\n  max_concurrent_requests = {args.transfers}\n")
-        run_env = {**env, "AWS_CONFIG_FILE": str(cfg)}
+    if name == "aws":
+        run_env = {**env, **({} if args.aws_stock else AWS_EMPTY_FIX)}
+        if args.transfers:
+            cfg = WORK_DIR / f"aws-config-t{args.transfers}"
+            cfg.write_text(f"[default]\ns3 =\n  max_concurrent_requests = {args.transfers}\n")
+            run_env["AWS_CONFIG_FILE"] = str(cfg)
     m = run_measured(cmd, env=run_env, log_stem=WORK_DIR / "logs" / bucket, server_pid=server.impl.pid,
                      timeout=args.timeout)
     problems = []
@@ -388,6 +397,10 @@ def markdown(summary: list[dict], rows: list[dict], preps: dict[str, Prepared], 
         + "):")
     for name in tools:
         L.append(f"- {name}: {DEFAULTS_TEXT[name]}")
+    if "aws" in tools:
+        L.append("- " + (AWS_EMPTY_FIX_TEXT if not args.aws_stock else
+                         "aws runs stock (--aws-stock): zero-byte files can cost a 60 s stall each "
+                         "(boto/botocore#3755)."))
     L.append("")
     L.append("Start-up cost included in every run (median wall s of the tool's version command): "
              + ", ".join(f"{name} {startup[name]:.2f}" for name in tools) + ".")
@@ -434,6 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--transfers", type=int, default=None,
                     help="override files in flight for every tool (lsmigrate --transfers, rclone --transfers, "
                          "s5cmd --numworkers, aws max_concurrent_requests); default: each tool's own default")
+    ap.add_argument("--aws-stock", action="store_true",
+                    help="run aws without BOTO_EXPERIMENTAL__NO_EMPTY_CONTINUE=true (see README)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per run before it is killed")
     ap.add_argument("--settle", type=float, default=1.0, help="pause in seconds between runs (default 1)")
     ap.add_argument("--regen", action="store_true", help="regenerate the data sets even if present")
@@ -482,7 +497,8 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     print(f"\nraw results: {raw}")
     if not args.no_write:
-        write_section(args.output, "throughput", md)
+        key = ",".join(sorted(preps)) + f"/{args.server}" + (f"/t{args.transfers}" if args.transfers else "")
+        write_section(args.output, f"throughput {key}", md)
         print(f"written: {args.output}")
     return 0 if all(r["ok"] for r in rows) else 1
 

@@ -39,6 +39,7 @@ class Target:
     account_name: str | None = None
     account_key: str | None = field(default=None, repr=False)
     connection_string: str | None = field(default=None, repr=False)
+    credentials_file: str | None = None  # GCS service-account JSON (a path, not a secret itself)
     use_ssl: bool = True
     verify_ssl: bool | str = True
     notes: tuple[str, ...] = ()
@@ -117,13 +118,17 @@ def from_settings(settings: Mapping[str, str], *, source: str = "the environment
         if not bucket:
             raise TargetError(f"STORAGE_TYPE=gcs but STORAGE_GCS_BUCKET_NAME is not set in {source}")
         return Target(provider="gcs", bucket=bucket, folder=_clean_folder(env("STORAGE_GCS_FOLDER")),
-                      endpoint_url=env("STORAGE_GCS_ENDPOINT"), project=env("STORAGE_GCS_PROJECT_ID"))
+                      endpoint_url=env("STORAGE_GCS_ENDPOINT") or settings.get("STORAGE_EMULATOR_HOST") or None,
+                      project=env("STORAGE_GCS_PROJECT_ID"),
+                      credentials_file=settings.get("GOOGLE_APPLICATION_CREDENTIALS") or None)
     if kind == "azure":
         container = env("STORAGE_AZURE_CONTAINER_NAME")
         if not container:
             raise TargetError(f"STORAGE_TYPE=azure but STORAGE_AZURE_CONTAINER_NAME is not set in {source}")
         return Target(provider="azure", bucket=container, folder=_clean_folder(env("STORAGE_AZURE_FOLDER")),
-                      account_name=env("STORAGE_AZURE_ACCOUNT_NAME"), account_key=env("STORAGE_AZURE_ACCOUNT_KEY"))
+                      account_name=env("STORAGE_AZURE_ACCOUNT_NAME") or settings.get("AZURE_STORAGE_ACCOUNT_NAME"),
+                      account_key=env("STORAGE_AZURE_ACCOUNT_KEY") or settings.get("AZURE_STORAGE_ACCOUNT_KEY"),
+                      connection_string=settings.get("AZURE_STORAGE_CONNECTION_STRING") or None)
     raise TargetError(f"STORAGE_TYPE={kind!r} in {source} is not a cloud storage type (s3, gcs or azure)")
 
 
@@ -206,7 +211,68 @@ def open_store(target: Target, *, transfers: int = 16, retries: int = 5):
         from .uploads.s3 import S3Store
 
         return S3Store(target, _s3_filesystem(target, transfers=transfers, retries=retries))
-    raise TargetError(f"{target.url}: {target.provider} destinations are not supported yet (S3 only in this version)")
+    if target.provider == "gcs":
+        from .uploads.gcs import GCSStore
+
+        return GCSStore(target, _gcs_filesystem(target))
+    if target.provider == "azure":
+        from .uploads.azure import AzureStore
+
+        return AzureStore(target, _azure_filesystem(target))
+    raise TargetError(f"{target.url}: unknown provider {target.provider}")
+
+
+def _gcs_filesystem(target: Target):
+    endpoint = target.endpoint_url
+    if endpoint:
+        # gcsfs probes the bucket type over gRPC+TLS, which an emulator never answers (60 s per call);
+        # it must be switched off before gcsfs is first imported.
+        os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+        if "://" not in endpoint:
+            endpoint = f"http://{endpoint}"
+    import gcsfs
+
+    token = target.credentials_file or ("anon" if endpoint and not os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+                                        else None)
+    if token and token != "anon" and not os.path.isfile(token):
+        raise TargetError(f"GOOGLE_APPLICATION_CREDENTIALS points at {token}, which is not a readable file")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "project not set": lsmigrate never lists or creates buckets
+        try:
+            return gcsfs.GCSFileSystem(project=target.project, token=token, endpoint_url=endpoint,
+                                       skip_instance_cache=True)
+        except Exception as exc:  # google-auth's errors for an unusable credentials file
+            raise TargetError(f"the GCS credentials cannot be used ({exc.__class__.__name__}); check "
+                              "GOOGLE_APPLICATION_CREDENTIALS points at a service-account JSON file") from None
+
+
+def azure_connection_string(target: Target) -> str | None:
+    """The account's connection string: given whole, or built from name and key (and a blob endpoint)."""
+    if target.connection_string and not target.account_key:
+        return target.connection_string
+    if target.account_name and target.account_key:
+        parts = [f"AccountName={target.account_name}", f"AccountKey={target.account_key}"]
+        if target.endpoint_url:
+            scheme = target.endpoint_url.split("://", 1)[0]
+            parts = [f"DefaultEndpointsProtocol={scheme}", *parts, f"BlobEndpoint={target.endpoint_url}"]
+        else:
+            parts = ["DefaultEndpointsProtocol=https", *parts, "EndpointSuffix=core.windows.net"]
+        return ";".join(parts) + ";"
+    return target.connection_string
+
+
+def _azure_filesystem(target: Target):
+    import adlfs
+
+    connection = azure_connection_string(target)
+    if connection:
+        return adlfs.AzureBlobFileSystem(connection_string=connection, skip_instance_cache=True)
+    if target.account_name:  # no key: Azure AD (DefaultAzureCredential), as on a managed identity
+        return adlfs.AzureBlobFileSystem(account_name=target.account_name, anon=False, skip_instance_cache=True)
+    raise TargetError("no Azure credentials: set STORAGE_AZURE_ACCOUNT_NAME and STORAGE_AZURE_ACCOUNT_KEY, "
+                      "or AZURE_STORAGE_CONNECTION_STRING")
 
 
 def _s3_filesystem(target: Target, *, transfers: int, retries: int):

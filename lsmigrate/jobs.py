@@ -108,10 +108,11 @@ def _with_credentials(target: Target, settings: Mapping[str, str]) -> Target:
     (else the provider's own chain)."""
     from dataclasses import replace
 
-    if target.provider == "s3":
-        configured = endpoints.from_settings({**settings, "STORAGE_TYPE": "s3", "STORAGE_AWS_BUCKET_NAME": target.bucket})
-        return replace(configured, bucket=target.bucket, folder=target.folder)
-    return target
+    names = {"s3": "STORAGE_AWS_BUCKET_NAME", "gcs": "STORAGE_GCS_BUCKET_NAME", "azure": "STORAGE_AZURE_CONTAINER_NAME"}
+    # The LABEL_STUDIO_ forms win in Label Studio's lookup, so the URL's provider and bucket are set in them.
+    configured = endpoints.from_settings({**settings, "LABEL_STUDIO_STORAGE_TYPE": target.provider,
+                                          "LABEL_STUDIO_" + names[target.provider]: target.bucket})
+    return replace(configured, bucket=target.bucket, folder=target.folder)
 
 
 def journal_for(source: Source, target: Target, state: str | None) -> Journal:

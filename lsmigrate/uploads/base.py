@@ -64,6 +64,7 @@ class Store(ABC):
     min_part_size: int = 5 * 1024 * 1024
     max_parts: int = 10_000
     parallel_parts: bool = True
+    trust_listed_parts: bool = False  # True where the whole-object checksum is enforced at completion
 
     @abstractmethod
     def check(self) -> None:
@@ -86,14 +87,17 @@ class Store(ABC):
         """Open a chunked upload for an object whose whole MD5 is `md5`; returns its session id."""
 
     @abstractmethod
-    def uploaded_parts(self, rel: str, session: str) -> dict[int, str | None] | None:
+    def uploaded_parts(self, rel: str, session: str, *, size: int = 0,
+                       part_size: int = 0) -> dict[int, str | None] | None:
         """Parts the server holds for this session (number -> its checksum token, or None where the server
         lists no checksum: then the journal's record of the part, checked when it was sent, decides);
         None if the session is gone."""
 
     @abstractmethod
-    def put_part(self, rel: str, session: str, number: int, data: bytes, md5: bytes) -> str:
-        """Send one part (1-based), the server checking `md5`; returns the part's checksum token."""
+    def put_part(self, rel: str, session: str, number: int, data: bytes, md5: bytes, *, offset: int = 0,
+                 size: int = 0) -> str:
+        """Send one part (1-based, starting at byte `offset` of a `size`-byte object), the server checking
+        `md5` where it can; returns the part's checksum token."""
 
     @abstractmethod
     def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> str | None:

@@ -161,7 +161,8 @@ class S3Store(Store):
                            Key=self._key(rel), **self._write_args(rel, md5))
         return answer["UploadId"]
 
-    def uploaded_parts(self, rel: str, session: str) -> dict[int, str] | None:
+    def uploaded_parts(self, rel: str, session: str, *, size: int = 0,
+                       part_size: int = 0) -> dict[int, str | None] | None:
         parts: dict[int, str] = {}
         marker = 0
         while True:
@@ -178,7 +179,8 @@ class S3Store(Store):
                 return parts
             marker = int(page["NextPartNumberMarker"])
 
-    def put_part(self, rel: str, session: str, number: int, data: bytes, md5: bytes) -> str:
+    def put_part(self, rel: str, session: str, number: int, data: bytes, md5: bytes, *, offset: int = 0,
+                 size: int = 0) -> str:
         args = {}
         for name in ("SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5", "RequestPayer", "ExpectedBucketOwner"):
             if name in self._params:

@@ -1,0 +1,241 @@
+"""Google Cloud Storage: single uploads and resumable sessions, checked against the server's md5Hash.
+
+GCS has no per-chunk checksum in a resumable session; instead the whole object's md5Hash is declared when
+the session starts (GCS refuses to finalize other bytes) and compared with what it answers at the end.
+Chunks of one session go in order, so `parallel_parts` is off: files run in parallel, their chunks don't.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import BinaryIO
+
+from fsspec.asyn import sync
+
+from ..checksum import b64_to_hex, md5_b64
+from ..endpoints import Target
+from ..scan import RemoteObject
+from .base import RangeReader, Store, StoreError, content_type
+
+GRANULE = 256 * 1024  # every chunk but the last must be a multiple of this
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
+
+
+class GCSStore(Store):
+    min_part_size = 8 * 1024 * 1024
+    max_parts = 1_000_000
+    parallel_parts = False
+    # What a session reports persisted is trusted: the md5Hash declared at its start is enforced by the
+    # server and compared again at the end, so no byte can slip in unchecked.
+    trust_listed_parts = True
+
+    def __init__(self, target: Target, fs) -> None:
+        self.target = target
+        self.fs = fs
+        self.bucket = target.bucket
+        self.prefix = f"{target.folder}/" if target.folder else ""
+        self.url = target.url
+        self._api = f"{fs._location}/storage/v1/b/{_quote(self.bucket)}"
+        self._upload = f"{fs._location}/upload/storage/v1/b/{_quote(self.bucket)}/o"
+        self._finals: dict[str, dict] = {}  # session -> the object the last chunk created
+        self._resume_at: dict[str, int] = {}  # session -> bytes the server reported persisted
+
+    # plumbing
+    def _request(self, action: str, rel: str | None, method: str, url: str, **kwargs):
+        try:
+            return sync(self.fs.loop, self.fs._request, method, url, **kwargs)
+        except FileNotFoundError:
+            raise StoreError(f"{action} {self._where(rel)}: not found", gone=True) from None
+        except StoreError:
+            raise
+        except Exception as exc:  # gcsfs raises OSError/ValueError/HttpError/aiohttp errors
+            raise self._translate(exc, action, rel) from None
+
+    def _where(self, rel: str | None) -> str:
+        return f"gs://{self.bucket}/{self.prefix}{rel}" if rel is not None else f"gs://{self.bucket}"
+
+    def _translate(self, exc: Exception, action: str, rel: str | None) -> StoreError:
+        code = getattr(exc, "code", None)
+        text = str(getattr(exc, "message", "") or exc).splitlines()
+        message = text[-1] if text else exc.__class__.__name__
+        if code == 401 or "Invalid Credentials" in message or "invalid_grant" in message:
+            return StoreError(f"the GCS credentials were rejected for bucket {self.bucket}: check "
+                              "GOOGLE_APPLICATION_CREDENTIALS", fatal=True)
+        if str(exc).startswith("Forbidden") or code == 403:
+            return StoreError(f"access denied: {action} on {self._where(rel)}; the service account needs that "
+                              "permission (see `lsmigrate doctor`)", fatal=True)
+        if "MD5" in message or "md5" in message or "hash" in message.lower():
+            return StoreError(f"{action} {self._where(rel)}: the server received other bytes than were sent "
+                              f"({message})", digest=True)
+        if "Cannot connect" in str(exc) or exc.__class__.__name__ in ("ClientConnectorError", "ServerDisconnectedError"):
+            return StoreError(f"cannot reach the GCS endpoint for {action}; check STORAGE_GCS_ENDPOINT / the network")
+        return StoreError(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {message}")
+
+    def _key(self, rel: str) -> str:
+        return self.prefix + rel
+
+    def _object_json(self, rel: str, md5: bytes) -> dict:
+        kind, encoding = content_type(rel)
+        body = {"name": self._key(rel), "contentType": kind, "md5Hash": md5_b64(md5),
+                "metadata": {"md5chksum": md5_b64(md5)}}
+        if encoding:
+            body["contentEncoding"] = encoding
+        return body
+
+    @staticmethod
+    def _remote(rel: str, item: dict) -> RemoteObject:
+        md5 = b64_to_hex(item.get("md5Hash") or "")
+        updated = item.get("updated")
+        mtime = datetime.fromisoformat(updated.replace("Z", "+00:00")).timestamp() if updated else None
+        # The token the journal keeps is the content MD5 (what uploads answer), so listings carry the same.
+        return RemoteObject(rel, int(item.get("size", 0)), md5 or item.get("etag"), md5, mtime)
+
+    # Store
+    def check(self) -> None:
+        try:
+            self._request("GetBucket", None, "GET", self._api)
+        except StoreError as exc:
+            if exc.gone:
+                raise StoreError(f"bucket {self.bucket} does not exist (create it, or fix the bucket name)",
+                                 fatal=True) from None
+            raise
+
+    def list(self) -> Iterator[RemoteObject]:
+        token = None
+        cut = len(self.prefix)
+        while True:
+            params = {"prefix": self.prefix, "maxResults": 1000}
+            if token:
+                params["pageToken"] = token
+            _, _, _, body = self._request("ListObjects", None, "GET", f"{self._api}/o", **params)
+            page = json.loads(body or b"{}")
+            for item in page.get("items", ()):
+                name = item["name"]
+                if name.endswith("/"):
+                    continue
+                yield self._remote(name[cut:], item)
+            token = page.get("nextPageToken")
+            if not token:
+                return
+
+    def head(self, rel: str) -> RemoteObject | None:
+        try:
+            _, _, _, body = self._request("GetObject", rel, "GET", f"{self._api}/o/{_quote(self._key(rel))}")
+        except StoreError as exc:
+            if exc.gone:
+                return None
+            raise
+        return self._remote(rel, json.loads(body))
+
+    def put(self, rel: str, data: bytes, md5: bytes) -> str | None:
+        meta = json.dumps(self._object_json(rel, md5))
+        kind = self._object_json(rel, md5)["contentType"]
+        boundary = "lsmigrate-part-boundary"
+        payload = (f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{meta}\r\n"
+                   f"--{boundary}\r\nContent-Type: {kind}\r\n\r\n").encode() + data + f"\r\n--{boundary}--".encode()
+        _, _, _, body = self._request("Upload", rel, "POST", self._upload, uploadType="multipart", data=payload,
+                                      headers={"Content-Type": f'multipart/related; boundary="{boundary}"'})
+        return b64_to_hex(json.loads(body).get("md5Hash") or "")
+
+    def start_upload(self, rel: str, md5: bytes, size: int) -> str:
+        meta = self._object_json(rel, md5)
+        _, headers, _, _ = self._request("StartResumableUpload", rel, "POST", self._upload, uploadType="resumable",
+                                         json=meta, headers={"X-Upload-Content-Type": meta["contentType"],
+                                                             "X-Upload-Content-Length": str(size)})
+        location = headers.get("Location")
+        if not location:
+            raise StoreError(f"StartResumableUpload {self._where(rel)}: the server gave no session URI")
+        return location
+
+    def uploaded_parts(self, rel: str, session: str, *, size: int = 0,
+                       part_size: int = 0) -> dict[int, str | None] | None:
+        """Ask the session how much it has persisted (an empty PUT with `bytes */size`); whole parts count."""
+        try:
+            status, headers, _, body = self._request("QueryResumableUpload", rel, "PUT", session, data=b"",
+                                                     headers={"Content-Range": f"bytes */{size}"})
+        except StoreError as exc:
+            if exc.gone or " 410" in str(exc) or "410" in str(exc).split(":")[-1]:
+                return None  # expired or cancelled: the engine starts a new session
+            raise
+        count = -(-size // part_size) if part_size else 0
+        if status in (200, 201):  # every byte arrived and the object exists already
+            self._finals[session] = json.loads(body or b"{}")
+            return {n: None for n in range(1, count + 1)}
+        persisted = headers.get("Range")  # bytes=0-N
+        end = int(persisted.rsplit("-", 1)[1]) + 1 if persisted else 0
+        self._resume_at[session] = end
+        return {n: "persisted" for n in range(1, end // part_size + 1)} if part_size else {}
+
+    def put_part(self, rel: str, session: str, number: int, data: bytes, md5: bytes, *, offset: int = 0,
+                 size: int = 0) -> str:
+        view = memoryview(data)
+        resume_at = self._resume_at.get(session, 0)
+        if offset < resume_at:  # the session already holds the start of this chunk: send only the rest
+            if offset + len(view) <= resume_at:
+                return "persisted"
+            view, offset = view[resume_at - offset:], resume_at
+        while True:
+            last = offset + len(view) - 1
+            status, headers, _, body = self._request(
+                "UploadChunk", rel, "PUT", session, data=bytes(view),
+                headers={"Content-Range": f"bytes {offset}-{last}/{size}"})
+            if status in (200, 201):
+                final = json.loads(body or b"{}")
+                self._finals[session] = final
+                return b64_to_hex(final.get("md5Hash") or "") or ""
+            persisted = headers.get("Range")
+            end = int(persisted.rsplit("-", 1)[1]) if persisted else -1
+            if end >= last:
+                return ""
+            # The server kept fewer bytes than were sent: send the rest of this chunk again.
+            view = view[end + 1 - offset:]
+            offset = end + 1
+
+    def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> str | None:
+        final = self._finals.pop(session, None)
+        if final is None:
+            head = self.head(rel)
+            return head.md5 if head else None
+        return b64_to_hex(final.get("md5Hash") or "")
+
+    def abort(self, rel: str, session: str) -> None:
+        try:
+            self._request("CancelResumableUpload", rel, "DELETE", session)
+        except StoreError:
+            pass  # an expired or finished session is gone already
+
+    def expected_token(self, md5: bytes, part_md5s: list[bytes] | None) -> str | None:
+        return md5.hex()
+
+    def part_token(self, md5: bytes) -> str | None:
+        return None
+
+    def open(self, rel: str) -> BinaryIO:
+        head = self.head(rel)
+        if head is None:
+            raise StoreError(f"{self._where(rel)} does not exist")
+        return RangeReader(self._read_range, rel, head.size)
+
+    def _read_range(self, rel: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        _, _, _, body = self._request("Download", rel, "GET", f"{self._api}/o/{_quote(self._key(rel))}", alt="media",
+                                      headers={"Range": f"bytes={start}-{start + length - 1}"})
+        return body
+
+    def delete(self, rel: str) -> None:
+        self._request("DeleteObject", rel, "DELETE", f"{self._api}/o/{_quote(self._key(rel))}")
+
+    def cors_rules(self) -> list:
+        _, _, _, body = self._request("GetBucket", None, "GET", self._api, fields="cors")
+        return json.loads(body or b"{}").get("cors", [])
+
+    def apply_cors(self, rule: dict) -> None:
+        self._request("PatchBucket", None, "PATCH", self._api, json={"cors": [rule]})
