@@ -167,7 +167,7 @@ AWS_EMPTY_FIX = {"BOTO_EXPERIMENTAL__NO_EMPTY_CONTINUE": "true"}
 AWS_EMPTY_FIX_TEXT = (
     "aws runs with `BOTO_EXPERIMENTAL__NO_EMPTY_CONTINUE=true` (no `Expect: 100-continue` on empty bodies): "
     "without it every zero-byte PUT poisons its pooled connection and a later PUT on it stalls until the "
-    "60 s read timeout (boto/botocore#3755; seen here: 65.7 s instead of about 10 s on the mix set, which "
+    "60 s read timeout (boto/botocore#3755; seen here: 65.7 s instead of 6.6 s on the mix set, which "
     "has 2 empty files). Pass --aws-stock to run aws without it."
 )
 
