@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import stat
 import threading
 import time
 from collections.abc import Iterable
@@ -17,9 +16,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .checksum import digest_file
 from .compare import compare, unchanged
 from .journal import Journal
+from .origins import LocalOrigin, SourceChanged, StoreOrigin
 from .plan import Action, Do
 from .report import Progress
 from .scan import LocalFile, RemoteObject
@@ -87,10 +86,6 @@ class Stats:
         return self.failed == 0 and self.fatal is None and not self.interrupted
 
 
-class FileChanged(Exception):
-    """The file changed while it was being sent: nothing is marked done, the file is tried again."""
-
-
 class ByteBudget:
     """Caps the bytes held in memory by requests in flight (one oversize request may always go alone)."""
 
@@ -120,8 +115,10 @@ def part_size_for(size: int, chunk_size: int, *, min_part: int, max_parts: int) 
 
 
 class Engine:
-    def __init__(self, store: Store, journal: Journal, settings: Settings, progress: Progress | None = None) -> None:
+    def __init__(self, store: Store, journal: Journal, settings: Settings, progress: Progress | None = None,
+                 origin: LocalOrigin | StoreOrigin | None = None) -> None:
         self.store = store
+        self.origin = origin or LocalOrigin("")
         self.journal = journal
         self.settings = settings
         self.progress = progress or Progress(enabled=False)
@@ -205,7 +202,7 @@ class Engine:
             try:
                 self._upload(local)
                 return FileResult(local.rel, Outcome.COPIED, local.size)
-            except FileChanged as exc:
+            except SourceChanged as exc:
                 last = str(exc)
             except StoreError as exc:
                 if exc.fatal:
@@ -229,50 +226,40 @@ class Engine:
         return False
 
     # sending
-    def _upload(self, local: LocalFile) -> None:
+    def _upload(self, local) -> None:
         if local.size > self.settings.multipart_threshold:
             self._upload_multipart(local)
         else:
             self._upload_whole(local)
 
-    def _upload_whole(self, local: LocalFile) -> None:
-        self.budget.acquire(local.size)
+    def _upload_whole(self, entry) -> None:
+        self.budget.acquire(entry.size)
         try:
-            with open(local.path, "rb") as handle:
-                before = os.fstat(handle.fileno())
-                if not stat.S_ISREG(before.st_mode):
-                    raise IsADirectoryError(0, "no longer a regular file")
-                data = handle.read()
+            data, before = self.origin.read_whole(entry)
             md5 = hashlib.md5(data).digest()
-            if len(data) != before.st_size:
-                raise FileChanged(f"{local.rel} changed while being read")
-            token = self.store.put(local.rel, data, md5)
+            token = self.store.put(entry.rel, data, md5)
         finally:
-            self.budget.release(local.size)
+            self.budget.release(entry.size)
         expected = self.store.expected_token(md5, None)
         if expected is not None and token != expected:
-            raise StoreError(f"{local.rel}: the server's checksum {token} is not the file's MD5 {expected}", digest=True)
-        if not unchanged(before, os.stat(local.path)):
-            raise FileChanged(f"{local.rel} changed while being sent")
-        self.journal.mark_verified(local.rel, before.st_size, before.st_mtime_ns, md5.hex(), token)
+            raise StoreError(f"{entry.rel}: the server's checksum {token} is not the file's MD5 {expected}", digest=True)
+        if self.origin.version(entry) != before:
+            raise SourceChanged(f"{entry.rel} changed while being sent")
+        self.journal.mark_verified(entry.rel, before.size, before.mtime_ns, md5.hex(), token)
         self.progress.sent(len(data))
 
-    def _upload_multipart(self, local: LocalFile) -> None:
-        store = self.store
-        before = os.stat(local.path)
-        size = before.st_size
+    def _upload_multipart(self, entry) -> None:
+        store, origin = self.store, self.origin
+        before = origin.version(entry)
+        size = before.size
         part_size = part_size_for(size, self.settings.chunk_size, min_part=store.min_part_size, max_parts=store.max_parts)
         count = max(1, math.ceil(size / part_size))
-        session, md5, part_md5s, done = self._resume(local, before, part_size, count)
+        session, md5, part_md5s, done = self._resume(entry, before, part_size, count)
         if session is None:
-            digests = digest_file(local.path, part_size)
-            if digests.size != size:
-                raise FileChanged(f"{local.rel} changed while being hashed")
-            md5, part_md5s = digests.md5, list(digests.parts)
-            session = store.start_upload(local.rel, md5, size)
-            self.journal.start_upload(local.rel, size, before.st_mtime_ns, md5.hex(), session, part_size,
-                                      [d.hex() for d in part_md5s])
-            done = {}
+            md5 = origin.md5(entry, before)  # the whole object's MD5 goes into its metadata at the start
+            session = store.start_upload(entry.rel, md5, size)
+            self.journal.start_upload(entry.rel, size, before.mtime_ns, md5.hex(), session, part_size)
+            part_md5s, done = [None] * count, {}
         self.progress.sent(sum(min(part_size, size - (n - 1) * part_size) for n in done))
 
         def send(number: int) -> tuple[int, str]:
@@ -281,19 +268,17 @@ class Engine:
             self.budget.acquire(length)
             try:
                 if self._stop.is_set():
-                    raise StoreError(f"{local.rel}: stopped")
-                with open(local.path, "rb") as handle:
-                    data = os.pread(handle.fileno(), length, offset)
-                if len(data) != length:
-                    raise FileChanged(f"{local.rel} changed while being sent")
-                token = store.put_part(local.rel, session, number, data, part_md5s[number - 1], offset=offset,
-                                       size=size)
+                    raise StoreError(f"{entry.rel}: stopped")
+                data = origin.read(entry, offset, length)
+                digest = hashlib.md5(data).digest()
+                token = store.put_part(entry.rel, session, number, data, digest, offset=offset, size=size)
             finally:
                 self.budget.release(length)
-            expected = store.part_token(part_md5s[number - 1])
+            expected = store.part_token(digest)
             if expected is not None and token != expected:
-                raise StoreError(f"{local.rel} part {number}: the server's checksum differs", digest=True)
-            self.journal.part_done(local.rel, number, token)
+                raise StoreError(f"{entry.rel} part {number}: the server's checksum differs", digest=True)
+            part_md5s[number - 1] = digest
+            self.journal.part_done(entry.rel, number, digest.hex(), token)
             self.progress.sent(length)
             return number, token
 
@@ -313,42 +298,44 @@ class Engine:
         else:
             for n in todo:
                 done.update([send(n)])
-        token = store.complete(local.rel, session, sorted(done.items()), md5)
+        token = store.complete(entry.rel, session, sorted(done.items()), md5)
         expected = store.expected_token(md5, part_md5s)
-        after = os.stat(local.path)
-        if (expected is not None and token != expected) or not unchanged(before, after):
-            self.journal.forget(local.rel)
-            if not unchanged(before, after):
-                raise FileChanged(f"{local.rel} changed while being sent")
-            raise StoreError(f"{local.rel}: the assembled object's checksum {token} is not {expected}", digest=True)
-        self.journal.mark_verified(local.rel, size, before.st_mtime_ns, md5.hex(), token)
+        changed = origin.version(entry) != before
+        if (expected is not None and token != expected) or changed:
+            self.journal.forget(entry.rel)
+            if changed:
+                raise SourceChanged(f"{entry.rel} changed while being sent")
+            raise StoreError(f"{entry.rel}: the assembled object's checksum {token} is not {expected}", digest=True)
+        self.journal.mark_verified(entry.rel, size, before.mtime_ns, md5.hex(), token)
 
-    def _resume(self, local: LocalFile, before: os.stat_result, part_size: int, count: int):
+    def _resume(self, entry, before, part_size: int, count: int):
         """The journal's unfinished session for this file, if it still fits the file and the server has it."""
-        record = self.journal.get(local.rel)
+        record = self.journal.get(entry.rel)
         if record is None or not record.upload_id:
             return None, b"", [], {}
-        fits = (record.size == before.st_size and record.mtime_ns == before.st_mtime_ns
+        fits = (record.size == before.size and record.mtime_ns == before.mtime_ns
                 and record.part_size == part_size and record.md5)
-        parts = self.journal.parts(local.rel) if fits else {}
-        server = (self.store.uploaded_parts(local.rel, record.upload_id, size=before.st_size, part_size=part_size)
-                  if fits and len(parts) == count else None)
+        server = (self.store.uploaded_parts(entry.rel, record.upload_id, size=before.size, part_size=part_size)
+                  if fits else None)
         if server is None:
-            self.store.abort(local.rel, record.upload_id)
-            self.journal.forget(local.rel)
+            self.store.abort(entry.rel, record.upload_id)
+            self.journal.forget(entry.rel)
             return None, b"", [], {}
-        part_md5s = [bytes.fromhex(parts[n][0]) for n in range(1, count + 1)]
+        parts = self.journal.parts(entry.rel)
+        part_md5s: list[bytes | None] = [None] * count
         done = {}
         for number, token in server.items():
-            if self.store.trust_listed_parts and number in parts:
-                done[number] = token or ""
+            if not 1 <= number <= count:
                 continue
-            if number not in parts or parts[number][1] is None:
-                continue  # not journaled as sent and checked: send it again
-            recorded = parts[number][1]
-            expected = self.store.part_token(part_md5s[number - 1])
-            if token is None or token == (expected if expected is not None else recorded):
-                done[number] = recorded if token is None else token
+            md5_hex, recorded = parts.get(number, (None, None))
+            if self.store.trust_listed_parts:
+                done[number] = token or ""
+            elif recorded is not None:  # journaled as sent and checked
+                expected = self.store.part_token(bytes.fromhex(md5_hex))
+                if token is None or token == (expected if expected is not None else recorded):
+                    done[number] = recorded if token is None else token
+            if number in done and md5_hex:
+                part_md5s[number - 1] = bytes.fromhex(md5_hex)
         return record.upload_id, bytes.fromhex(record.md5), part_md5s, done
 
     def _abort_orphans(self) -> None:

@@ -163,20 +163,18 @@ class Journal:
         row = self._db.execute("SELECT upload_id FROM files WHERE rel = ?", (rel,)).fetchone()
         return bool(row and row[0])
 
-    def start_upload(self, rel: str, size: int, mtime_ns: int, md5: str, upload_id: str, part_size: int,
-                     part_md5s: list[str]) -> None:
+    def start_upload(self, rel: str, size: int, mtime_ns: int, md5: str, upload_id: str, part_size: int) -> None:
         with self._lock:
             self._write("DELETE FROM parts WHERE rel = ?", (rel,))
             self._write(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)",
                 (rel, size, mtime_ns, md5, UPLOADING, upload_id, part_size, time.time()),
             )
-            for number, digest in enumerate(part_md5s, start=1):
-                self._write("INSERT INTO parts VALUES (?, ?, ?, NULL)", (rel, number, digest))
             self._commit()
 
-    def part_done(self, rel: str, part: int, etag: str) -> None:
-        self._write("UPDATE parts SET etag = ? WHERE rel = ? AND part = ?", (etag, rel, part), durable=True)
+    def part_done(self, rel: str, part: int, md5: str, etag: str) -> None:
+        """A part sent and checked: its MD5 (for the final ETag arithmetic) and what the server answered."""
+        self._write("INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?)", (rel, part, md5, etag), durable=True)
 
     def forget(self, rel: str) -> None:
         with self._lock:

@@ -147,11 +147,11 @@ def test_journal_survives_reopen_and_default_place(tmp_path):
     path = default_path("/src", "s3://b/f", {"XDG_STATE_HOME": str(tmp_path)})
     assert path.parent == tmp_path / "lsmigrate"
     with Journal(path) as journal:
-        journal.start_upload("big", 10, 5, "ab", "upload-1", 5, ["p1", "p2"])
-        journal.part_done("big", 1, "p1")
+        journal.start_upload("big", 10, 5, "ab", "upload-1", 5)
+        journal.part_done("big", 1, "m1", "e1")
     with Journal(path) as journal:
         assert journal.get("big").upload_id == "upload-1"
-        assert journal.parts("big") == {1: ("p1", "p1"), 2: ("p2", None)}
+        assert journal.parts("big") == {1: ("m1", "e1")}
         journal.mark_verified("big", 10, 5, "ab", "etag-2")
         assert journal.get("big").verified and journal.parts("big") == {}
 

@@ -1,0 +1,109 @@
+"""Where the bytes come from: a local tree, or another bucket (sync between clouds).
+
+The engine reads through this, so the same upload code serves `copy` from disk and `sync` from a
+remote store, streaming in parts: a large remote object never sits whole in memory or on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from typing import NamedTuple
+
+from .checksum import READ_BLOCK, digest_file
+from .scan import LocalFile, RemoteObject
+from .uploads.base import Store
+
+
+class SourceChanged(Exception):
+    """The source changed while it was being read: nothing is marked done, the file is tried again."""
+
+
+class Version(NamedTuple):
+    """What identifies one state of a source file: it must not change while the file is being sent."""
+
+    size: int
+    mtime_ns: int
+    tag: object  # the inode of a local file, the ETag of an object
+
+
+class LocalOrigin:
+    remote = False
+
+    def __init__(self, root: str) -> None:
+        self.label = root
+
+    @staticmethod
+    def _version(st: os.stat_result) -> Version:
+        return Version(st.st_size, st.st_mtime_ns, st.st_ino)
+
+    def read_whole(self, entry: LocalFile) -> tuple[bytes, Version]:
+        with open(entry.path, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise IsADirectoryError(0, "no longer a regular file")
+            data = handle.read()
+        if len(data) != st.st_size:
+            raise SourceChanged(f"{entry.rel} changed while being read")
+        return data, self._version(st)
+
+    def version(self, entry: LocalFile) -> Version:
+        return self._version(os.stat(entry.path))
+
+    def read(self, entry: LocalFile, offset: int, length: int) -> bytes:
+        with open(entry.path, "rb") as handle:
+            data = os.pread(handle.fileno(), length, offset)
+        if len(data) != length:
+            raise SourceChanged(f"{entry.rel} changed while being sent")
+        return data
+
+    def md5(self, entry: LocalFile, version: Version) -> bytes:
+        digests = digest_file(entry.path)
+        if digests.size != version.size:
+            raise SourceChanged(f"{entry.rel} changed while being hashed")
+        return digests.md5
+
+
+class StoreOrigin:
+    """Objects of another store, read with ranged GETs."""
+
+    remote = True
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.label = store.url
+
+    @staticmethod
+    def _version(entry: RemoteObject) -> Version:
+        return Version(entry.size, int((entry.mtime or 0) * 1e9), entry.etag)
+
+    def read_whole(self, entry: RemoteObject) -> tuple[bytes, Version]:
+        data = self.store.read_range(entry.rel, 0, entry.size) if entry.size else b""
+        if len(data) != entry.size:
+            raise SourceChanged(f"{entry.rel} changed while being read")
+        if entry.md5 and hashlib.md5(data).hexdigest() != entry.md5:
+            raise SourceChanged(f"{entry.rel}: the bytes read do not match the source's own MD5")
+        return data, self._version(entry)
+
+    def version(self, entry: RemoteObject) -> Version:
+        head = self.store.head(entry.rel)
+        if head is None:
+            raise SourceChanged(f"{entry.rel} disappeared from the source")
+        return self._version(head)
+
+    def read(self, entry: RemoteObject, offset: int, length: int) -> bytes:
+        data = self.store.read_range(entry.rel, offset, length)
+        if len(data) != length:
+            raise SourceChanged(f"{entry.rel} changed while being sent")
+        return data
+
+    def md5(self, entry: RemoteObject, version: Version) -> bytes:
+        """The source's MD5 when it states one; else one streaming pass over the object."""
+        known = entry.md5 or (self.store.head(entry.rel) or entry).md5
+        if known:
+            return bytes.fromhex(known)
+        digest = hashlib.md5()
+        for offset in range(0, entry.size, READ_BLOCK * 2):
+            digest.update(self.read(entry, offset, min(READ_BLOCK * 2, entry.size - offset)))
+        return digest.digest()

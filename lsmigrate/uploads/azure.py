@@ -1,0 +1,428 @@
+"""Azure Blob Storage: single Put Blob requests and staged blocks, each checked by a transactional Content-MD5.
+
+Chunked uploads are block blobs: `start_upload` picks a random session, and block N of that session has the id
+`<session><N:08d>` (equal length for every block, as Azure requires). Staged blocks stay on the service as
+uncommitted blocks until the block list is committed, so a killed run resumes by listing them. The block list
+carries no checksum, so the engine only trusts blocks its journal recorded as accepted (each was checked by the
+service against the MD5 sent with it). The whole-blob MD5 is stored as the blob's Content-MD5 property.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import secrets
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.storage.blob import ContentSettings, CorsRule
+from fsspec.asyn import sync
+
+from ..endpoints import Target
+from ..scan import RemoteObject
+from .base import RangeReader, Store, StoreError, content_type
+
+MiB = 1024 * 1024
+SESSION_HEX = 16  # session tokens are 16 hex digits; block ids are the session plus an 8-digit number
+_AUTH_CODES = {"AuthenticationFailed", "InvalidAuthenticationInfo", "AuthorizationFailure", "NoAuthenticationInformation"}
+_DENIED_CODES = {"AuthorizationPermissionMismatch", "AuthorizationResourceTypeMismatch", "AuthorizationServiceMismatch",
+                 "AuthorizationSourceIPMismatch", "AuthorizationProtocolMismatch", "InsufficientAccountPermissions",
+                 "KeyBasedAuthenticationNotPermitted"}
+_DIGEST_CODES = {"Md5Mismatch", "InvalidMd5", "Crc64Mismatch"}
+
+
+def _code(exc: HttpResponseError) -> str:
+    code = exc.error_code
+    code = getattr(code, "value", code)
+    if not code and exc.response is not None:
+        code = exc.response.headers.get("x-ms-error-code")
+    return str(code or "")
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
+
+
+def _block_id(session: str, number: int) -> str:
+    """The block id before base64 (the SDK encodes it): the same length for every block of every session."""
+    return f"{session}{number:08d}"
+
+
+def _part_number(session: str, block_id: str) -> int | None:
+    if len(block_id) != SESSION_HEX + 8 or not block_id.startswith(session):
+        return None
+    tail = block_id[SESSION_HEX:]
+    return int(tail) if tail.isdigit() else None
+
+
+def _safe_bound(name: str) -> str:
+    """No later name in a UTF-16 (or code point) ordered listing sorts before this prefix in code point order."""
+    for index, char in enumerate(name):
+        if ord(char) > 0xFFFF:
+            return name[:index]
+    return name
+
+
+def in_code_point_order(items: Iterable[RemoteObject]) -> Iterator[RemoteObject]:
+    """Re-order a listing into Python's str (code point) order, streaming.
+
+    Azurite lists in UTF-16 code unit order (JavaScript string comparison), where a name with a character
+    above U+FFFF (an emoji) sorts before one with U+E000..U+FFFF at the same place; code point order (and
+    UTF-8 byte order, what the planner merges by) puts it after. Only names sharing a prefix up to such a
+    character are held back, so memory stays flat for ordinary trees. A listing in code point order passes
+    through unchanged. Anything else is refused rather than merged wrongly.
+    """
+    heap: list[tuple[str, int, RemoteObject]] = []
+    last: str | None = None
+    seq = 0
+
+    def emit(entry: tuple[str, int, RemoteObject]) -> RemoteObject:
+        nonlocal last
+        rel = entry[0]
+        if last is not None and rel <= last:
+            raise StoreError(f"the Azure listing came in an order lsmigrate does not understand ({rel!r} after "
+                             f"{last!r}); please report this")
+        last = rel
+        return entry[2]
+
+    for item in items:
+        seq += 1
+        heapq.heappush(heap, (item.rel, seq, item))
+        bound = _safe_bound(item.rel)
+        while heap and heap[0][0] <= bound:
+            yield emit(heapq.heappop(heap))
+    while heap:
+        yield emit(heapq.heappop(heap))
+
+
+class AzureStore(Store):
+    min_part_size = 1 * MiB
+    max_parts = 50_000
+
+    def __init__(self, target: Target, fs) -> None:
+        self.target = target
+        self.fs = fs
+        self.container = target.bucket
+        self.prefix = f"{target.folder}/" if target.folder else ""
+        self.url = target.url
+        self._service = fs.service_client
+        self._own_client = False
+        endpoint = (target.endpoint_url or "").rstrip("/")
+        if endpoint and not target.connection_string and not str(self._service.url).rstrip("/").startswith(endpoint):
+            # adlfs builds https://<account>.blob.core.windows.net from an account name: honour the override.
+            from azure.storage.blob.aio import BlobServiceClient
+
+            credential = ({"account_name": target.account_name, "account_key": target.account_key}
+                          if target.account_name and target.account_key else self._service.credential)
+            self._service = BlobServiceClient(account_url=endpoint, credential=credential)
+            self._own_client = True
+        config = getattr(self._service, "_config", None)
+        self._single_put_limit = int(getattr(config, "max_single_put_size", 64 * MiB) or 64 * MiB)
+
+    # plumbing
+    def _endpoint(self) -> str:
+        parts = urlsplit(str(getattr(self._service, "url", "") or self.target.endpoint_url or ""))
+        return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}" if parts.netloc else "the Azure endpoint"
+
+    def _where(self, rel: str | None) -> str:
+        return f"az://{self.container}/{self.prefix}{rel}" if rel is not None else f"az://{self.container}"
+
+    def _key(self, rel: str) -> str:
+        return self.prefix + rel
+
+    def _blob(self, rel: str):
+        return self._service.get_blob_client(self.container, self._key(rel))
+
+    def _scrub(self, text: str) -> str:
+        for secret in (self.target.account_key, self.target.connection_string):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+    def _run(self, action: str, rel: str | None, fn, *args, **kwargs):
+        try:
+            return sync(self.fs.loop, fn, *args, **kwargs)
+        except HttpResponseError as exc:  # includes ClientAuthenticationError and ResourceNotFoundError
+            raise self._translate(exc, action, rel) from None
+        except ServiceRequestError:
+            raise StoreError(f"cannot reach the Azure endpoint ({self._endpoint()}) for {action}; "
+                             "check the account name, endpoint and the network") from None
+        except ServiceResponseError:
+            raise StoreError(f"{action} {self._where(rel)} failed: the connection to the Azure endpoint "
+                             f"({self._endpoint()}) broke before an answer") from None
+        except AzureError as exc:
+            raise StoreError(self._scrub(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: "
+                                         f"{_first_line(str(exc))}")) from None
+        except (OSError, TimeoutError) as exc:
+            raise StoreError(self._scrub(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {exc}")) from None
+
+    def _translate(self, exc: HttpResponseError, action: str, rel: str | None) -> StoreError:
+        if exc.response is None and isinstance(exc, ClientAuthenticationError):
+            # A signing failure before any request was sent (the account key is not valid base64).
+            return StoreError(f"the Azure credentials were rejected (the account key cannot sign requests) for "
+                              f"container {self.container}: check STORAGE_AZURE_ACCOUNT_KEY", fatal=True)
+        code = _code(exc)
+        status = exc.status_code
+        message = self._scrub(_first_line(exc.reason if not exc.message else exc.message))
+        if code == "ContainerNotFound" or (status == 404 and rel is None and code != "BlobNotFound"):
+            return StoreError(f"container {self.container} does not exist (create it, or fix the container name)",
+                              fatal=True)
+        if code in _AUTH_CODES or (isinstance(exc, ClientAuthenticationError) and code not in _DENIED_CODES):
+            hint = ("check the account name and key (STORAGE_AZURE_ACCOUNT_NAME / STORAGE_AZURE_ACCOUNT_KEY, or the "
+                    "connection string / SAS token)")
+            if code == "AuthorizationFailure":
+                hint += ", and the storage account's firewall and shared-key access settings"
+            return StoreError(f"the Azure credentials were rejected ({code or status}) for container "
+                              f"{self.container}: {hint}", fatal=True)
+        if code in _DENIED_CODES or status == 403:
+            return StoreError(f"access denied: {action} on {self._where(rel)} ({code or status}); "
+                              "the credentials need that permission (see `lsmigrate doctor`)", fatal=True)
+        if code in _DIGEST_CODES or (status == 400 and "md5" in message.lower()):
+            # Azurite answers a wrong Content-MD5 with 400 InvalidOperation "Provided contentMD5 doesn't match."
+            return StoreError(f"{action} {self._where(rel)}: the server received other bytes than were sent "
+                              f"({code or status}: {message})", digest=True)
+        if code == "InvalidBlobOrBlock":
+            return StoreError(f"{action} {self._where(rel)} failed: {code}: {message} (uncommitted blocks left by "
+                              "another tool with other block id lengths block new ones until Azure drops them, "
+                              "after a week, or until the blob is written whole)")
+        return StoreError(f"{action} {self._where(rel)} failed: {code or status}: {message}")
+
+    @staticmethod
+    def _content_settings(rel: str, md5: bytes) -> ContentSettings:
+        kind, encoding = content_type(rel)
+        return ContentSettings(content_type=kind, content_encoding=encoding, content_md5=bytearray(md5))
+
+    # Store
+    def check(self) -> None:
+        async def properties():
+            return await self._service.get_container_client(self.container).get_container_properties()
+
+        try:
+            self._run("GetContainerProperties", None, properties)
+        except StoreError as exc:
+            if not exc.fatal or "access denied" not in str(exc):
+                raise
+            # A container-scoped SAS or a data-plane role may not read container properties: a one-blob listing
+            # says whether the container is usable for what lsmigrate needs.
+            next(iter(self._list_page(None, 1)[0]), None)
+
+    async def _list_page_async(self, token: str | None, size: int):
+        container = self._service.get_container_client(self.container)
+        pages = container.list_blobs(name_starts_with=self.prefix or None, include=["metadata"],
+                                     results_per_page=size).by_page(continuation_token=token)
+        try:
+            page = await pages.__anext__()
+        except StopAsyncIteration:
+            return [], None
+        items = []
+        async for blob in page:
+            md5 = blob.content_settings.content_md5 if blob.content_settings else None
+            items.append((blob.name, blob.size, blob.etag, bytes(md5) if md5 else None, blob.last_modified,
+                          dict(blob.metadata or {})))
+        return items, pages.continuation_token
+
+    def _list_page(self, token: str | None, size: int = 5000):
+        return self._run("ListBlobs", None, self._list_page_async, token, size)
+
+    def _list_raw(self) -> Iterator[RemoteObject]:
+        token = None
+        cut = len(self.prefix)
+        while True:
+            items, token = self._list_page(token)
+            for name, size, etag, md5, modified, metadata in items:
+                if name.endswith("/") or str(metadata.get("hdi_isfolder", "")).lower() == "true":
+                    continue  # a "folder" marker, not a file
+                yield RemoteObject(name[cut:], int(size), (etag or "").strip('"') or None,
+                                   md5.hex() if md5 and len(md5) == 16 else None,
+                                   modified.timestamp() if modified else None)
+            if not token:
+                return
+
+    def list(self) -> Iterator[RemoteObject]:
+        return in_code_point_order(self._list_raw())
+
+    def head(self, rel: str) -> RemoteObject | None:
+        async def properties():
+            return await self._blob(rel).get_blob_properties()
+
+        try:
+            props = self._run("GetBlobProperties", rel, properties)
+        except StoreError as exc:
+            if "BlobNotFound" in str(exc) or ": 404:" in str(exc):
+                return None
+            raise
+        md5 = props.content_settings.content_md5 if props.content_settings else None
+        return RemoteObject(rel, int(props.size), (props.etag or "").strip('"') or None,
+                            bytes(md5).hex() if md5 and len(md5) == 16 else None,
+                            props.last_modified.timestamp() if props.last_modified else None)
+
+    def put(self, rel: str, data: bytes, md5: bytes) -> str | None:
+        if len(data) > self._single_put_limit:
+            return self._put_in_blocks(rel, data, md5)
+
+        async def upload():
+            return await self._blob(rel).upload_blob(
+                data, length=len(data), overwrite=True, content_settings=self._content_settings(rel, md5),
+                transactional_content_md5=md5, max_concurrency=1)
+
+        answer = self._run("PutBlob", rel, upload)
+        reported = answer.get("content_md5")
+        if reported:
+            return bytes(reported).hex()
+        head = self.head(rel)
+        return head.md5 if head else None
+
+    def _put_in_blocks(self, rel: str, data: bytes, md5: bytes) -> str | None:
+        """A whole object above the SDK's single-put size: blocks of that size, each MD5-checked."""
+        session = self.start_upload(rel, md5, len(data))
+        step = self._single_put_limit
+        view = memoryview(data)
+        parts = []
+        for number, offset in enumerate(range(0, len(data), step), start=1):
+            chunk = bytes(view[offset:offset + step])
+            parts.append((number, self.put_part(rel, session, number, chunk, hashlib.md5(chunk).digest())))
+        return self.complete(rel, session, parts, md5)
+
+    def start_upload(self, rel: str, md5: bytes, size: int) -> str:
+        return secrets.token_hex(SESSION_HEX // 2)
+
+    def uploaded_parts(self, rel: str, session: str) -> dict[int, str | None] | None:
+        async def blocks():
+            return await self._blob(rel).get_block_list("all")
+
+        try:
+            committed, uncommitted = self._run("GetBlockList", rel, blocks)
+        except StoreError as exc:
+            if "BlobNotFound" in str(exc):
+                return {}  # nothing staged (or Azure dropped the uncommitted blocks): every part goes again
+            raise
+        parts: dict[int, str | None] = {}
+        # Committed blocks of this session count too: a run killed between the commit and the journal's update
+        # commits the same list again (the ids are referenced as "latest").
+        for block in [*committed, *uncommitted]:
+            number = _part_number(session, str(block.id))
+            if number is not None:
+                parts[number] = None  # the block list has no checksums: the journal decides
+        return parts
+
+    def put_part(self, rel: str, session: str, number: int, data: bytes, md5: bytes) -> str:
+        async def stage():
+            return await self._blob(rel).stage_block(_block_id(session, number), data, length=len(data),
+                                                     transactional_content_md5=md5)
+
+        answer = self._run("PutBlock", rel, stage) or {}
+        reported = answer.get("content_md5")
+        # The service refuses a block whose bytes do not match the Content-MD5 sent with it; Azure also echoes
+        # the MD5 it computed (Azurite does not: then the accepted request is the proof).
+        return bytes(reported).hex() if reported else md5.hex()
+
+    def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> str | None:
+        block_ids = [_block_id(session, number) for number, _ in sorted(parts)]
+
+        async def commit():
+            blob = self._blob(rel)
+            await blob.commit_block_list(block_ids, content_settings=self._content_settings(rel, md5))
+            return await blob.get_blob_properties()
+
+        props = self._run("PutBlockList", rel, commit)
+        stored = props.content_settings.content_md5 if props.content_settings else None
+        return bytes(stored).hex() if stored else None
+
+    def abort(self, rel: str, session: str) -> None:
+        # Uncommitted blocks cannot be dropped one by one; Azure discards them a week after the last one was
+        # staged, or when the blob is next committed. Deleting the blob would destroy a committed version.
+        return None
+
+    def expected_token(self, md5: bytes, part_md5s: list[bytes] | None) -> str | None:
+        return md5.hex()
+
+    def part_token(self, md5: bytes) -> str | None:
+        return md5.hex()
+
+    def open(self, rel: str) -> BinaryIO:
+        head = self.head(rel)
+        if head is None:
+            raise StoreError(f"{self._where(rel)} does not exist")
+        return RangeReader(self.read_range, rel, head.size)
+
+    def read_range(self, rel: str, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+
+        async def download():
+            stream = await self._blob(rel).download_blob(offset=start, length=length, max_concurrency=1)
+            return await stream.readall()
+
+        return self._run("GetBlob", rel, download)
+
+    def delete(self, rel: str) -> None:
+        async def remove():
+            await self._blob(rel).delete_blob(delete_snapshots="include")
+
+        try:
+            self._run("DeleteBlob", rel, remove)
+        except StoreError as exc:
+            if "BlobNotFound" not in str(exc):
+                raise
+
+    def close(self) -> None:
+        if self._own_client:
+            self._own_client = False
+            try:
+                sync(self.fs.loop, self._service.close)
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+
+    # doctor
+    def cors_rules(self) -> list:
+        props = self._run("GetBlobServiceProperties", None, self._service.get_service_properties)
+        return [{"allowed_origins": rule.allowed_origins, "allowed_methods": rule.allowed_methods,
+                 "allowed_headers": rule.allowed_headers, "exposed_headers": rule.exposed_headers,
+                 "max_age_in_seconds": rule.max_age_in_seconds} for rule in props.get("cors") or []]
+
+    def apply_cors(self, rule: dict) -> None:
+        def listed(value) -> list[str]:
+            if isinstance(value, str):
+                return [part.strip() for part in value.split(",") if part.strip()]
+            return [str(part) for part in value or []]
+
+        new = CorsRule(listed(rule["allowed_origins"]), listed(rule["allowed_methods"]),
+                       allowed_headers=listed(rule.get("allowed_headers")),
+                       exposed_headers=listed(rule.get("exposed_headers")),
+                       max_age_in_seconds=int(rule.get("max_age_in_seconds") or 0))
+
+        async def apply():
+            # CORS is per storage account (all containers); keep the rules already there.
+            props = await self._service.get_service_properties()
+            await self._service.set_service_properties(cors=[*(props.get("cors") or []), new])
+
+        self._run("SetBlobServiceProperties", None, apply)
+
+    def doctor_checks(self) -> list:
+        from ..doctor import PASS, WARN, Check
+
+        name = "storage account type"
+
+        async def info():
+            return await self._service.get_container_client(self.container).get_account_information()
+
+        try:
+            answer = self._run("GetAccountInformation", None, info)
+        except StoreError as exc:
+            return [Check(name, WARN, f"cannot read it: {exc}")]
+        sku = str(getattr(answer.get("sku_name"), "value", answer.get("sku_name")) or "unknown")
+        kind = str(getattr(answer.get("account_kind"), "value", answer.get("account_kind")) or "unknown")
+        detail = f"{sku}, {kind}" + (", hierarchical namespace" if answer.get("is_hns_enabled") else "")
+        if sku.startswith("Premium") and kind == "BlockBlobStorage":
+            return [Check(name, PASS, detail)]
+        return [Check(name, WARN, detail,
+                      "a premium block blob account (BlockBlobStorage, Premium_LRS) has lower and steadier "
+                      "latency for many small files, which is what Label Studio serves")]
