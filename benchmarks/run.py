@@ -210,13 +210,31 @@ def bucket_name(*parts: str) -> str:
 
 
 # -- servers -------------------------------------------------------------------------------------------------
+def server_root(choice: str, need_bytes: int) -> tuple[Path, str]:
+    """Where rclone serve s3 keeps the objects: tmpfs by default, so the figures are about the clients
+    (and the server's CPU), not about this VM's disk (which made runs vary 2x in trials)."""
+    shm = Path("/dev/shm")
+    if choice == "auto":
+        try:
+            free = shutil.disk_usage(shm).free if shm.is_dir() else 0
+        except OSError:
+            free = 0
+        if free > 2 * need_bytes + 512 * MiB:
+            return shm / f"lsmigrate-bench-{os.getpid()}", "tmpfs"
+        choice = "disk"
+    if choice == "disk":
+        return WORK_DIR / "server-root", "disk"
+    return Path(choice) / f"lsmigrate-bench-{os.getpid()}", "given"  # a fresh subfolder: it is deleted at the end
+
+
 class Server:
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, root: Path | None = None, root_kind: str = "disk") -> None:
         from benchcommon import ACCESS_KEY, SECRET_KEY
         from servers import MotoServer, RcloneS3Server
 
         self.kind = kind
-        self.root = WORK_DIR / "server-root"
+        self.root = root or WORK_DIR / "server-root"
+        self.root_kind = root_kind
         if kind == "rclone":
             if self.root.exists():
                 shutil.rmtree(self.root)
@@ -228,8 +246,8 @@ class Server:
 
     def describe(self) -> str:
         if self.kind == "rclone":
-            return (f"`rclone serve s3` (pid {self.impl.pid}) over {self.root} on the same disk, "
-                    f"{self.impl.endpoint_url}")
+            where = {"tmpfs": "on tmpfs (RAM)", "disk": "on the local disk"}.get(self.root_kind, "")
+            return f"`rclone serve s3` (pid {self.impl.pid}) over {self.root} {where}, {self.impl.endpoint_url}"
         return f"moto_server (pid {self.impl.pid}, in memory), {self.impl.endpoint_url}"
 
     def __enter__(self):
@@ -444,6 +462,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="rounds per data set (default 3)")
     ap.add_argument("--server", choices=("rclone", "moto"), default="rclone",
                     help="rclone serve s3 (default, the throughput server) or moto_server (in memory)")
+    ap.add_argument("--server-root", default="auto",
+                    help="where rclone serve s3 stores objects: auto (tmpfs /dev/shm when it has room, "
+                         "the default), disk (benchmarks/work/server-root), or a directory")
     ap.add_argument("--transfers", type=int, default=None,
                     help="override files in flight for every tool (lsmigrate --transfers, rclone --transfers, "
                          "s5cmd --numworkers, aws max_concurrent_requests); default: each tool's own default")
@@ -471,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
 
     preps = {ds.name: prepare(ds, args.regen) for ds in sets}
     rows: list[dict] = []
-    with Server(args.server) as server:
+    root, root_kind = server_root(args.server_root, max(p.total_bytes for p in preps.values()))
+    with Server(args.server, root, root_kind) as server:
         print(f"[server] {server.describe()} (started in {server.impl.startup_seconds:.1f} s)", flush=True)
         env = isolated_env(WORK_DIR, server.impl.endpoint_url)
         client = s3_client(server.impl.endpoint_url)
@@ -497,7 +519,8 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     print(f"\nraw results: {raw}")
     if not args.no_write:
-        key = ",".join(sorted(preps)) + f"/{args.server}" + (f"/t{args.transfers}" if args.transfers else "")
+        key = (",".join(sorted(preps)) + f"/{args.server}" + ("-disk" if root_kind == "disk" and args.server ==
+               "rclone" else "") + (f"/t{args.transfers}" if args.transfers else ""))
         write_section(args.output, f"throughput {key}", md)
         print(f"written: {args.output}")
     return 0 if all(r["ok"] for r in rows) else 1

@@ -15,7 +15,7 @@ from .deployment import DeploymentFileError
 from .endpoints import TargetError
 from .engine import Engine, Settings
 from .estimate import estimate, probe
-from .jobs import Source, open_job, resolve_target, source_from_data_dir, source_from_path
+from .jobs import Source, local_files, open_job, resolve_target, source_from_data_dir, source_from_path
 from .journal import JournalError
 from .labelstudio import NotADataDir
 from .plan import Do, Summary
@@ -412,6 +412,93 @@ def _local_to_steps(result: dict, source: Source, target, kwargs, *, download: b
     result["cutover"] = switched = run_cutover(source, target, kwargs, dry_run=False, yes=yes, no_nginx=no_nginx,
                                                as_json=as_json, quiet=quiet)
     return cutover_exit(switched)
+
+
+# sync ------------------------------------------------------------------------------------------------
+def _side(location: str, endpoint: str | None):
+    """A sync side: (label, entries, origin-or-None, store-or-None) for a local path or a URL."""
+    from . import endpoints
+    from .jobs import _with_credentials, deployment_settings
+
+    if not endpoints.is_remote(location):
+        return None
+    target = _with_credentials(endpoints.parse_url(location), deployment_settings())
+    return endpoints.with_overrides(target, endpoint_url=endpoint)
+
+
+@main.command(name="sync")
+@click.argument("src")
+@click.argument("dst")
+@click.option("--src-endpoint-url", help="Endpoint of the source side (else its provider's variables).")
+@click.option("--dst-endpoint-url", "--endpoint-url", "dst_endpoint_url", help="Endpoint of the destination side.")
+@transfer_options
+@click.option("--delete", is_flag=True, help="Delete destination objects absent from the source (after an error-free copy).")
+@click.option("--max-delete", type=click.IntRange(0), default=None, help="With --delete: above this many, delete nothing and exit 1.")
+@click.option("--include", multiple=True, help="Only paths matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip paths matching this glob (repeatable); wins over --include.")
+@click.option("--bwlimit", type=SIZE, default="0", help="Upload bandwidth cap in bytes per second (e.g. 20MiB).")
+@click.option("--json-log", type=click.Path(dir_okay=False), help="Append one JSON line per file event and a final stats line.")
+@output_options
+@guarded
+def sync_command(src, dst, src_endpoint_url, dst_endpoint_url, delete, max_delete, include, exclude, bwlimit,
+                 json_log, as_json, quiet, verbose, **kwargs):
+    """Replicate SRC to DST incrementally (local, s3://, gs://, az:// on either side), for cron.
+
+    An object is copied when it is missing or its size or checksum differs (size and modification time
+    where one side has no MD5). A second run with nothing changed transfers nothing. One run per
+    destination at a time (exit 4 otherwise). Large objects stream through memory in parts.
+    """
+    from .endpoints import open_store
+    from .journal import state_dir
+    from .lock import LockHeld
+    from .origins import LocalOrigin, StoreOrigin
+    from .sync import Filters, JsonLog, run_sync
+
+    _setup_logging(verbose)
+    settings = replace(settings_from(kwargs), bwlimit=bwlimit)
+    dest_target = _side(dst, dst_endpoint_url)
+    if dest_target is None:
+        fail("DST must be a bucket URL (s3://, gs:// or az://); use `lsmigrate copy` for local copies")
+    source_target = _side(src, src_endpoint_url)
+    dest_store = open_store(dest_target, transfers=settings.transfers, retries=settings.retries)
+    dest_store.check()
+    if source_target is None:
+        source = replace(source_from_path(src), include_legacy_export=kwargs["include_legacy_export"])
+        entries, origin, label = local_files(source), LocalOrigin(str(source.root)), str(source.root)
+    else:
+        source_store = open_store(source_target, transfers=settings.transfers, retries=settings.retries)
+        source_store.check()
+        entries, origin = source_store.list(), StoreOrigin(source_store)
+        label = f"{source_target.url} at {source_target.endpoint_url or 'default endpoint'}"
+    log = JsonLog(json_log)
+    progress = Progress(enabled=False if (quiet or as_json) else None, label="sync")
+    try:
+        outcome = run_sync(entries, origin, dest_store, source_label=label, settings=settings,
+                           state=kwargs.get("state"), state_dir=state_dir(), delete=delete, max_delete=max_delete,
+                           filters=Filters(tuple(include), tuple(exclude)), log=log, progress=progress)
+    except LockHeld as exc:
+        log.close()
+        fail(str(exc), EXIT_LOCKED)
+    finally:
+        progress.close()
+    doc = copy_document(outcome.stats, source=label, destination=_describe(dest_target))
+    doc.update(deleted=outcome.deleted, delete_refused=outcome.delete_refused,
+               delete_failures=[{"path": r, "reason": m} for r, m in outcome.delete_failures],
+               compared_by=dict(outcome.bases))
+    if outcome.took_over_lock:
+        doc["took_over_lock_of_pid"] = outcome.took_over_lock.get("pid")
+    log.event("stats", **{k: v for k, v in doc.items() if k not in ("failures", "delete_failures")})
+    log.close()
+    text = render_copy(doc) + f"\ndeleted {outcome.deleted:,}" + (
+        f"; {outcome.delete_refused}" if outcome.delete_refused else "")
+    basis = ", ".join(f"{n:,} by {how}" for how, n in sorted(outcome.bases.items()))
+    if basis:
+        text += f"\ncompared {basis}"
+    _emit(doc, as_json, text)
+    if doc["fatal"]:
+        fail(doc["fatal"])
+    failed = doc["failed"] or outcome.delete_refused or outcome.delete_failures
+    sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 # doctor ----------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
@@ -33,6 +33,7 @@ class Settings:
     chunk_size: int = 16 * MiB
     multipart_threshold: int = 32 * MiB
     retries: int = 5
+    bwlimit: int = 0  # bytes per second, 0 for none
 
 
 class Outcome(str, Enum):
@@ -63,8 +64,11 @@ class Stats:
     failures: list[tuple[str, str]] = field(default_factory=list)
     fatal: str | None = None
     interrupted: bool = False
+    listener: Callable[[FileResult], None] | None = None
 
     def add(self, result: FileResult) -> None:
+        if self.listener is not None:
+            self.listener(result)
         if result.outcome is Outcome.COPIED:
             self.copied += 1
             self.copied_bytes += result.size
@@ -84,6 +88,25 @@ class Stats:
     @property
     def ok(self) -> bool:
         return self.failed == 0 and self.fatal is None and not self.interrupted
+
+
+class RateLimit:
+    """--bwlimit: callers take bytes before sending them; the sum stays under `rate` bytes per second."""
+
+    def __init__(self, rate: int) -> None:
+        self._rate = rate
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def take(self, n: int) -> None:
+        if self._rate <= 0 or n <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(self._next, now)
+            self._next = start + n / self._rate
+        if start > now:
+            time.sleep(start - now)
 
 
 class ByteBudget:
@@ -124,11 +147,15 @@ class Engine:
         self.progress = progress or Progress(enabled=False)
         self.budget = ByteBudget(max(settings.transfers * settings.chunk_size, settings.multipart_threshold))
         self._stop = threading.Event()
+        self.limit = RateLimit(settings.bwlimit)
         self._parts = ThreadPoolExecutor(settings.transfers, thread_name_prefix="lsmigrate-part")
 
     # running a plan
-    def run(self, actions: Iterable[Action]) -> Stats:
+    def run(self, actions: Iterable[Action], listener: Callable[[FileResult], None] | None = None) -> Stats:
+        """Every action in order of the plan; `listener` hears each file's outcome (for --json-log)."""
         stats = Stats()
+        if listener is not None:
+            stats.listener = listener
         started = time.monotonic()
         lock = threading.Lock()
         in_flight = threading.BoundedSemaphore(self.settings.transfers * 2)
@@ -163,7 +190,7 @@ class Engine:
                                          action.reason))
                     continue
                 if action.do is Do.SKIP:
-                    stats.add(FileResult(action.rel, Outcome.SKIPPED, action.local.size))
+                    stats.add(FileResult(action.rel, Outcome.SKIPPED, action.local.size, action.reason))
                     continue
                 self.progress.planned(action.local.size)
                 in_flight.acquire()
@@ -237,6 +264,7 @@ class Engine:
         try:
             data, before = self.origin.read_whole(entry)
             md5 = hashlib.md5(data).digest()
+            self.limit.take(len(data))
             token = self.store.put(entry.rel, data, md5)
         finally:
             self.budget.release(entry.size)
@@ -271,6 +299,7 @@ class Engine:
                     raise StoreError(f"{entry.rel}: stopped")
                 data = origin.read(entry, offset, length)
                 digest = hashlib.md5(data).digest()
+                self.limit.take(len(data))
                 token = store.put_part(entry.rel, session, number, data, digest, offset=offset, size=size)
             finally:
                 self.budget.release(length)

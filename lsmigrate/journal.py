@@ -62,12 +62,17 @@ class Record:
         return self.status == VERIFIED
 
 
-def default_path(source: str, destination: str, environ: Mapping[str, str] | None = None) -> Path:
-    """$XDG_STATE_HOME/lsmigrate/<pair hash>.sqlite3 (default ~/.local/state)."""
+def state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """$XDG_STATE_HOME/lsmigrate (default ~/.local/state/lsmigrate): journals and locks."""
     environ = os.environ if environ is None else environ
     state = environ.get("XDG_STATE_HOME") or os.path.join(environ.get("HOME", str(Path.home())), ".local", "state")
+    return Path(state) / "lsmigrate"
+
+
+def default_path(source: str, destination: str, environ: Mapping[str, str] | None = None) -> Path:
+    """<state dir>/<pair hash>.sqlite3: one journal per (source, destination) pair."""
     pair = hashlib.sha256(f"{source}\0{destination}".encode()).hexdigest()[:16]
-    return Path(state) / "lsmigrate" / f"{pair}.sqlite3"
+    return state_dir(environ) / f"{pair}.sqlite3"
 
 
 class Journal:

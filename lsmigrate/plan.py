@@ -28,7 +28,7 @@ class Action:
     do: Do
     rel: str
     reason: str
-    local: LocalFile | None = None
+    local: LocalFile | RemoteObject | None = None  # the source side (a local file, or an object when syncing)
     remote: RemoteObject | None = None
     record: Record | None = None
     error: bool = False
@@ -153,3 +153,40 @@ class Summary:
     @property
     def error_count(self) -> int:
         return sum(1 for _, _, error in self.problems if error)
+
+
+def mtime_ns(entry: LocalFile | RemoteObject) -> int:
+    return entry.mtime_ns if isinstance(entry, LocalFile) else int((entry.mtime or 0) * 1e9)
+
+
+def decide_sync(source: LocalFile | RemoteObject | Problem | None, dest: RemoteObject | None,
+                record: Record | None, rel: str) -> Action | None:
+    """Replication: content checksums where both sides state one, the journal where it vouches for both,
+    else (objects with no MD5 on one side) size plus modification time, and the reason says which."""
+    if source is None or isinstance(source, Problem) or isinstance(source, LocalFile):
+        return decide(source, dest, record, rel)
+    if dest is None:
+        return Action(Do.COPY, rel, "missing at destination", local=source, record=record)
+    if dest.size != source.size:
+        return Action(Do.COPY, rel, "size differs", local=source, remote=dest, record=record)
+    if source.md5 and dest.md5:
+        if source.md5 == dest.md5:
+            return Action(Do.SKIP, rel, "same md5", local=source, remote=dest, record=record)
+        return Action(Do.COPY, rel, "md5 differs", local=source, remote=dest, record=record)
+    if (record is not None and record.verified and record.size == source.size
+            and record.mtime_ns == mtime_ns(source) and record.etag == dest.etag
+            and (not source.md5 or record.md5 == source.md5)):
+        return Action(Do.SKIP, rel, "verified earlier, unchanged", local=source, remote=dest, record=record)
+    if (dest.mtime or 0) >= (source.mtime or 0):
+        return Action(Do.SKIP, rel, "same size, destination not older (size+mtime; no md5 on both sides)",
+                      local=source, remote=dest, record=record)
+    return Action(Do.COPY, rel, "source newer (size+mtime; no md5 on both sides)", local=source, remote=dest,
+                  record=record)
+
+
+def plan_sync(source: Iterable[LocalFile | RemoteObject | Problem], dest: Iterable[RemoteObject],
+              records: Iterable[Record] = ()) -> Iterator[Action]:
+    for rel, left, right, record in _merge(source, dest, records):
+        action = decide_sync(left, right, record, rel)
+        if action is not None:
+            yield action

@@ -136,7 +136,7 @@ def render_copy(doc: dict) -> str:
         lines.append(f"... and {len(doc['failures']) - 50} more (see --json)")
     lines.append(
         f"copied {doc['copied']:,} files ({format_size(doc['copied_bytes'])}), "
-        f"skipped {doc['skipped']:,} verified earlier, {doc['identical']:,} already identical, "
+        f"skipped {doc['skipped']:,} unchanged, {doc['identical']:,} found identical, "
         f"failed {doc['failed']:,} in {doc['seconds']:.1f}s "
         f"({format_size(doc['bytes_per_second'])}/s)"
     )

@@ -6,17 +6,20 @@ import hashlib
 import os
 import threading
 import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from lsdata import make_data_dir
 
 adlfs = pytest.importorskip("adlfs")
-from azure.storage.blob import BlobServiceClient  # noqa: E402
+from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas  # noqa: E402
 
 from lsmigrate.checksum import digest_file  # noqa: E402
 from lsmigrate.endpoints import Target  # noqa: E402
 from lsmigrate.engine import Engine, Settings, part_size_for  # noqa: E402
 from lsmigrate.journal import Journal  # noqa: E402
+from lsmigrate.origins import LocalOrigin  # noqa: E402
 from lsmigrate.plan import plan  # noqa: E402
 from lsmigrate.scan import LocalFile, RemoteObject, scan_local  # noqa: E402
 from lsmigrate.uploads.azure import AzureStore, in_code_point_order  # noqa: E402
@@ -49,8 +52,10 @@ def make_store(fs, connection_string: str, container: str, folder: str = FOLDER)
 
 
 @pytest.fixture
-def store(fs, azurite, container) -> AzureStore:
-    return make_store(fs, azurite.connection_string, container)
+def store(fs, azurite, container) -> Iterator[AzureStore]:
+    store = make_store(fs, azurite.connection_string, container)
+    yield store
+    store.close()
 
 
 def md5(data: bytes) -> bytes:
@@ -191,18 +196,61 @@ def test_missing_container_and_wrong_key_are_fatal_without_secrets(fs, azurite, 
     with pytest.raises(StoreError) as exc:
         missing.put("a.txt", b"a", md5(b"a"))
     assert exc.value.fatal and "does not exist" in str(exc.value)
+    missing.close()
 
     wrong_key = "A" * 86 + "=="
     bad_conn = azurite.connection_string.replace(azurite.account_key, wrong_key)
     bad_fs = adlfs.AzureBlobFileSystem(connection_string=bad_conn, skip_instance_cache=True)
     bad = make_store(bad_fs, bad_conn, container)
-    for call in (bad.check, lambda: list(bad.list()), lambda: bad.put("a.txt", b"a", md5(b"a"))):
+    by_key = AzureStore(Target(provider="azure", bucket=container, account_name=azurite.account_name,
+                               account_key=wrong_key, endpoint_url=azurite.blob_endpoint),
+                        adlfs.AzureBlobFileSystem(account_name=azurite.account_name, account_key=wrong_key,
+                                                  skip_instance_cache=True))
+    for store in (bad, by_key):
+        for call in (store.check, lambda s=store: list(s.list()), lambda s=store: s.put("a.txt", b"a", md5(b"a"))):
+            with pytest.raises(StoreError) as exc:
+                call()
+            message = str(exc.value)
+            assert exc.value.fatal and "credentials were rejected" in message, message
+            assert wrong_key not in message and azurite.account_key not in message and "AccountKey" not in message
+            assert "\n" not in message
+        store.close()
+
+
+def test_account_key_with_endpoint_override(azurite, container, service):
+    """Label Studio's own variables (account name and key) plus an endpoint: adlfs alone would go to
+    https://<account>.blob.core.windows.net."""
+    target = Target(provider="azure", bucket=container, folder="f", account_name=azurite.account_name,
+                    account_key=azurite.account_key, endpoint_url=azurite.blob_endpoint)
+    store = AzureStore(target, adlfs.AzureBlobFileSystem(account_name=azurite.account_name,
+                                                         account_key=azurite.account_key, skip_instance_cache=True))
+    try:
+        store.check()
+        assert store.put("x.txt", b"x", md5(b"x")) == md5(b"x").hex()
+        assert [o.rel for o in store.list()] == ["x.txt"]
+        assert blob_bytes(service, container, "f/x.txt") == b"x"
+    finally:
+        store.close()
+
+
+def test_missing_permission_is_fatal_access_denied(azurite, container):
+    sas = generate_container_sas(azurite.account_name, container, account_key=azurite.account_key,
+                                 permission=ContainerSasPermissions(read=True, list=True),
+                                 expiry=datetime.now(timezone.utc) + timedelta(hours=1))
+    conn = f"BlobEndpoint={azurite.blob_endpoint};SharedAccessSignature={sas}"
+    store = make_store(adlfs.AzureBlobFileSystem(connection_string=conn, skip_instance_cache=True), conn, container)
+    try:
+        store.check()  # read and list are enough for the check
+        assert list(store.list()) == []
         with pytest.raises(StoreError) as exc:
-            call()
-        message = str(exc.value)
-        assert exc.value.fatal and "credentials were rejected" in message, message
-        assert wrong_key not in message and azurite.account_key not in message and "AccountKey" not in message
-        assert "\n" not in message
+            store.put("upload/1/a.txt", b"a", md5(b"a"))
+        assert exc.value.fatal and str(exc.value).startswith(f"access denied: PutBlob on az://{container}/lsdata/")
+        assert "sig=" not in str(exc.value)
+        with pytest.raises(StoreError) as exc:
+            store.cors_rules()  # account settings: a container SAS cannot read them
+        assert exc.value.fatal and "access denied" in str(exc.value)
+    finally:
+        store.close()
 
 
 def test_doctor_extras(store):
@@ -232,10 +280,10 @@ class Counting:
                 self.puts.append(rel)
             return put(rel, data, digest)
 
-        def counted_part(rel, session, number, data, digest):
+        def counted_part(rel, session, number, data, digest, **kwargs):
             with self._lock:
                 self.parts.append((rel, number))
-            return put_part(rel, session, number, data, digest)
+            return put_part(rel, session, number, data, digest, **kwargs)
 
         store.put, store.put_part = counted_put, counted_part
 
@@ -244,7 +292,8 @@ SETTINGS = Settings(transfers=4, chunk_size=4 * MiB, multipart_threshold=5 * MiB
 
 
 def run_engine(store: AzureStore, media, journal: Journal):
-    return Engine(store, journal, SETTINGS).run(plan(scan_local(media), store.list(), journal.records()))
+    engine = Engine(store, journal, SETTINGS, origin=LocalOrigin(str(media)))
+    return engine.run(plan(scan_local(media), store.list(), journal.records()))
 
 
 def test_engine_copies_every_file_byte_identical(store, service, container, tmp_path):
@@ -289,13 +338,16 @@ def test_engine_resumes_staged_blocks_without_resending_them(store, service, con
     # A first run that staged 2 of the 4 blocks and journaled them, then died.
     with Journal(tmp_path / "journal.sqlite3") as journal:
         session = store.start_upload(rel, digests.md5, before.st_size)
-        journal.start_upload(rel, before.st_size, before.st_mtime_ns, digests.md5.hex(), session, part_size,
-                             [d.hex() for d in digests.parts])
+        journal.start_upload(rel, before.st_size, before.st_mtime_ns, digests.md5.hex(), session, part_size)
         with open(path, "rb") as handle:
             for number in (1, 2):
-                chunk = os.pread(handle.fileno(), part_size, (number - 1) * part_size)
-                journal.part_done(rel, number, store.put_part(rel, session, number, chunk, digests.parts[number - 1]))
+                offset = (number - 1) * part_size
+                chunk = os.pread(handle.fileno(), part_size, offset)
+                token = store.put_part(rel, session, number, chunk, digests.parts[number - 1], offset=offset,
+                                       size=before.st_size)
+                journal.part_done(rel, number, digests.parts[number - 1].hex(), token)
         journal.flush()
+        assert store.uploaded_parts(rel, session, size=before.st_size, part_size=part_size) == {1: None, 2: None}
 
         blob = service.get_blob_client(container, f"{FOLDER}/{rel}")
         committed, uncommitted = blob.get_block_list("all")
@@ -327,8 +379,7 @@ def test_resume_with_unjournaled_blocks_sends_them_again(store, service, contain
     digests = digest_file(str(path), 4 * MiB)
     with Journal(tmp_path / "journal.sqlite3") as journal:
         session = store.start_upload(rel, digests.md5, before.st_size)
-        journal.start_upload(rel, before.st_size, before.st_mtime_ns, digests.md5.hex(), session, 4 * MiB,
-                             [d.hex() for d in digests.parts])
+        journal.start_upload(rel, before.st_size, before.st_mtime_ns, digests.md5.hex(), session, 4 * MiB)
         with open(path, "rb") as handle:
             store.put_part(rel, session, 1, os.pread(handle.fileno(), 4 * MiB, 0), digests.parts[0])  # not journaled
         counting = Counting(store)

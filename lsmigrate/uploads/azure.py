@@ -31,11 +31,14 @@ from ..scan import RemoteObject
 from .base import RangeReader, Store, StoreError, content_type
 
 MiB = 1024 * 1024
+SINGLE_PUT_LIMIT = 64 * MiB  # larger whole objects go as blocks (Put Blob takes up to 5000 MiB, but one
+# failed request would then resend all of it)
 SESSION_HEX = 16  # session tokens are 16 hex digits; block ids are the session plus an 8-digit number
 _AUTH_CODES = {"AuthenticationFailed", "InvalidAuthenticationInfo", "AuthorizationFailure", "NoAuthenticationInformation"}
 _DENIED_CODES = {"AuthorizationPermissionMismatch", "AuthorizationResourceTypeMismatch", "AuthorizationServiceMismatch",
                  "AuthorizationSourceIPMismatch", "AuthorizationProtocolMismatch", "InsufficientAccountPermissions",
                  "KeyBasedAuthenticationNotPermitted"}
+_ACCOUNT_ACTIONS = {"GetBlobServiceProperties", "SetBlobServiceProperties"}
 _DIGEST_CODES = {"Md5Mismatch", "InvalidMd5", "Crc64Mismatch"}
 
 
@@ -106,6 +109,7 @@ def in_code_point_order(items: Iterable[RemoteObject]) -> Iterator[RemoteObject]
 class AzureStore(Store):
     min_part_size = 1 * MiB
     max_parts = 50_000
+    trust_listed_parts = False  # the block list has no checksums and the commit checks no whole-blob MD5
 
     def __init__(self, target: Target, fs) -> None:
         self.target = target
@@ -113,19 +117,26 @@ class AzureStore(Store):
         self.container = target.bucket
         self.prefix = f"{target.folder}/" if target.folder else ""
         self.url = target.url
-        self._service = fs.service_client
-        self._own_client = False
-        endpoint = (target.endpoint_url or "").rstrip("/")
-        if endpoint and not target.connection_string and not str(self._service.url).rstrip("/").startswith(endpoint):
-            # adlfs builds https://<account>.blob.core.windows.net from an account name: honour the override.
-            from azure.storage.blob.aio import BlobServiceClient
+        self._service = self._make_client(target, fs.service_client)
+        self._single_put_limit = SINGLE_PUT_LIMIT
 
-            credential = ({"account_name": target.account_name, "account_key": target.account_key}
-                          if target.account_name and target.account_key else self._service.credential)
-            self._service = BlobServiceClient(account_url=endpoint, credential=credential)
-            self._own_client = True
-        config = getattr(self._service, "_config", None)
-        self._single_put_limit = int(getattr(config, "max_single_put_size", 64 * MiB) or 64 * MiB)
+    @staticmethod
+    def _make_client(target: Target, base):
+        """Our own aio client on adlfs's account URL and credential (SAS, key or token alike), with retries
+        that give up in seconds: the SDK's default backoff (15 s, x3) takes over a minute to report an
+        unreachable endpoint, and the engine retries each file itself anyway."""
+        from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
+
+        url, credential = str(base.url), base.credential
+        endpoint = (target.endpoint_url or "").rstrip("/")
+        if endpoint and not target.connection_string and not url.rstrip("/").startswith(endpoint):
+            # adlfs builds https://<account>.blob.core.windows.net from an account name: honour the override.
+            url = endpoint
+            if target.account_name and target.account_key:
+                credential = {"account_name": target.account_name, "account_key": target.account_key}
+        return BlobServiceClient(account_url=url, credential=credential, max_single_put_size=SINGLE_PUT_LIMIT,
+                                 retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3,
+                                                               random_jitter_range=1))
 
     # plumbing
     def _endpoint(self) -> str:
@@ -175,6 +186,10 @@ class AzureStore(Store):
         if code == "ContainerNotFound" or (status == 404 and rel is None and code != "BlobNotFound"):
             return StoreError(f"container {self.container} does not exist (create it, or fix the container name)",
                               fatal=True)
+        if action in _ACCOUNT_ACTIONS and (code == "AuthorizationFailure" or code in _DENIED_CODES or status == 403):
+            # Credentials that work on the container (a container SAS, a data role) get this on account settings.
+            return StoreError(f"access denied: {action} on the storage account ({code or status}); CORS rules "
+                              "are account settings that need the account key or an account-level role", fatal=True)
         if code in _AUTH_CODES or (isinstance(exc, ClientAuthenticationError) and code not in _DENIED_CODES):
             hint = ("check the account name and key (STORAGE_AZURE_ACCOUNT_NAME / STORAGE_AZURE_ACCOUNT_KEY, or the "
                     "connection string / SAS token)")
@@ -294,7 +309,8 @@ class AzureStore(Store):
     def start_upload(self, rel: str, md5: bytes, size: int) -> str:
         return secrets.token_hex(SESSION_HEX // 2)
 
-    def uploaded_parts(self, rel: str, session: str) -> dict[int, str | None] | None:
+    def uploaded_parts(self, rel: str, session: str, *, size: int = 0,
+                       part_size: int = 0) -> dict[int, str | None] | None:
         async def blocks():
             return await self._blob(rel).get_block_list("all")
 
@@ -309,11 +325,17 @@ class AzureStore(Store):
         # commits the same list again (the ids are referenced as "latest").
         for block in [*committed, *uncommitted]:
             number = _part_number(session, str(block.id))
-            if number is not None:
-                parts[number] = None  # the block list has no checksums: the journal decides
+            if number is None or number < 1:
+                continue
+            if size and part_size:
+                offset = (number - 1) * part_size
+                if offset >= size or block.size != min(part_size, size - offset):
+                    continue  # not the block this part should be: send it again
+            parts[number] = None  # the block list has no checksums: the journal decides
         return parts
 
-    def put_part(self, rel: str, session: str, number: int, data: bytes, md5: bytes) -> str:
+    def put_part(self, rel: str, session: str, number: int, data: bytes, md5: bytes, *, offset: int = 0,
+                 size: int = 0) -> str:
         async def stage():
             return await self._blob(rel).stage_block(_block_id(session, number), data, length=len(data),
                                                      transactional_content_md5=md5)
@@ -374,10 +396,10 @@ class AzureStore(Store):
                 raise
 
     def close(self) -> None:
-        if self._own_client:
-            self._own_client = False
+        service, self._service = self._service, None
+        if service is not None:
             try:
-                sync(self.fs.loop, self._service.close)
+                sync(self.fs.loop, service.close)
             except Exception:  # noqa: BLE001 - closing is best effort
                 pass
 

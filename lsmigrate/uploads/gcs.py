@@ -184,7 +184,7 @@ class GCSStore(Store):
         while True:
             last = offset + len(view) - 1
             status, headers, _, body = self._request(
-                "UploadChunk", rel, "PUT", session, data=bytes(view),
+                "UploadChunk", rel, "PUT", session, data=view,
                 headers={"Content-Range": f"bytes {offset}-{last}/{size}"})
             if status in (200, 201):
                 final = json.loads(body or b"{}")
