@@ -140,6 +140,8 @@ class Measurement:
     tree_max_procs: int  # polled: most processes seen in the tool's tree at once
     server_cpu: float | None  # server process CPU seconds (user+sys) over the run, psutil
     server_peak_rss_mib: float | None
+    other_cpu: float = 0.0  # CPU seconds spent by every other process on the machine during the run
+    steal: float = 0.0  # CPU seconds stolen by the hypervisor during the run
     timed_out: bool = False
     stdout_path: str = ""
     stderr_path: str = ""
@@ -165,6 +167,50 @@ def _cpu_of(proc: psutil.Process | None) -> float | None:
         return None
 
 
+def _busy() -> tuple[float, float]:
+    """(busy CPU seconds of the whole machine so far, steal seconds)."""
+    t = psutil.cpu_times()
+    steal = getattr(t, "steal", 0.0)
+    busy = sum(t) - t.idle - getattr(t, "iowait", 0.0) - steal - getattr(t, "guest", 0.0) - getattr(
+        t, "guest_nice", 0.0)
+    return busy, steal
+
+
+def _self_cpu() -> float:
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
+def other_load(seconds: float, exclude_pids: tuple[int, ...] = ()) -> float:
+    """Average number of cores busy with other work over `seconds` (ours and `exclude_pids` left out)."""
+    procs = []
+    for pid in exclude_pids:
+        try:
+            procs.append(psutil.Process(pid))
+        except psutil.Error:
+            pass
+    b0, _ = _busy()
+    own0 = _self_cpu() + sum(_cpu_of(p) or 0.0 for p in procs)
+    time.sleep(seconds)
+    b1, _ = _busy()
+    own1 = _self_cpu() + sum(_cpu_of(p) or 0.0 for p in procs)
+    return max(0.0, (b1 - b0) - (own1 - own0)) / seconds
+
+
+def wait_quiet(max_wait: float, threshold: float, exclude_pids: tuple[int, ...] = (),
+               sample: float = 1.0) -> tuple[float, float]:
+    """Wait until other processes use less than `threshold` cores for two samples in a row (at most
+    `max_wait` seconds). Returns (seconds waited, the last load seen)."""
+    t0 = time.perf_counter()
+    calm = 0
+    load = 0.0
+    while True:
+        load = other_load(sample, exclude_pids)
+        calm = calm + 1 if load < threshold else 0
+        if calm >= 2 or time.perf_counter() - t0 >= max_wait:
+            return time.perf_counter() - t0, load
+
+
 def run_measured(cmd: list[str], *, env: dict[str, str], log_stem: Path, server_pid: int | None = None,
                  timeout: float = 3600.0, cwd: Path | None = None) -> Measurement:
     """Run `cmd` as a child, wait4() it, poll its tree and the server. stdout/stderr go to files."""
@@ -179,6 +225,8 @@ def run_measured(cmd: list[str], *, env: dict[str, str], log_stem: Path, server_
     stop = threading.Event()
     timed_out = False
 
+    busy0, steal0 = _busy()
+    self0 = _self_cpu()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
@@ -225,12 +273,16 @@ def run_measured(cmd: list[str], *, env: dict[str, str], log_stem: Path, server_
         poller.join()
 
     server_cpu1 = _cpu_of(server)
+    busy1, steal1 = _busy()
+    server_used = (server_cpu1 - server_cpu0) if server_cpu0 is not None and server_cpu1 is not None else None
+    other = (busy1 - busy0) - (usage.ru_utime + usage.ru_stime) - (server_used or 0.0) - (_self_cpu() - self0)
     return Measurement(
         cmd=cmd, returncode=proc.returncode, wall=wall, cpu_user=usage.ru_utime, cpu_sys=usage.ru_stime,
         maxrss_mib=usage.ru_maxrss / 1024.0,  # Linux: KiB
         tree_peak_rss_mib=peak_tree / MiB, tree_max_procs=max_procs,
-        server_cpu=(server_cpu1 - server_cpu0) if server_cpu0 is not None and server_cpu1 is not None else None,
+        server_cpu=server_used,
         server_peak_rss_mib=server_peak / MiB if server is not None else None,
+        other_cpu=max(0.0, other), steal=steal1 - steal0,
         timed_out=timed_out, stdout_path=str(out_path), stderr_path=str(err_path),
     )
 

@@ -44,6 +44,7 @@ from benchcommon import (
     s3_client,
     tail,
     tool,
+    wait_quiet,
     write_section,
 )
 
@@ -286,7 +287,26 @@ def check_objects(client, bucket: str, prep: Prepared) -> tuple[bool, str, int]:
 
 def one_run(name: str, prep: Prepared, rnd: int, server: Server, client, env: dict[str, str],
             run_id: str, args) -> dict:
-    bucket = bucket_name("b", run_id, prep.ds.name, name, f"r{rnd}")
+    """Run once; again (at most --retry-noisy times) while other processes took too much CPU meanwhile."""
+    attempts = []
+    for attempt in range(1, args.retry_noisy + 2):
+        waited, load = wait_quiet(args.quiet_wait, args.quiet_load, (server.impl.pid,))
+        row = _one_run(name, prep, rnd, server, client, env, run_id, args, attempt)
+        row["quiet_wait"], row["load_before"] = waited, load
+        attempts.append(row)
+        if row["other_cores"] <= args.max_other_load or not row["ok"]:
+            break
+        if attempt <= args.retry_noisy:
+            print(f"      (other processes used {row['other_cores']:.2f} cores meanwhile: run again)", flush=True)
+    best = min(attempts, key=lambda r: r["other_cores"]) if all(r["ok"] for r in attempts) else attempts[-1]
+    best["attempts"] = len(attempts)
+    best["noisy"] = best["other_cores"] > args.max_other_load
+    return best
+
+
+def _one_run(name: str, prep: Prepared, rnd: int, server: Server, client, env: dict[str, str],
+             run_id: str, args, attempt: int) -> dict:
+    bucket = bucket_name("b", run_id, prep.ds.name, name, f"r{rnd}" + (f"a{attempt}" if attempt > 1 else ""))
     client.create_bucket(Bucket=bucket)
     state = WORK_DIR / "state" / f"{bucket}.journal"
     state.parent.mkdir(parents=True, exist_ok=True)
@@ -330,14 +350,14 @@ def one_run(name: str, prep: Prepared, rnd: int, server: Server, client, env: di
     time.sleep(args.settle)
     row = {"set": prep.ds.name, "tool": name, "round": rnd, "bucket": bucket, "ok": not problems,
            "problems": problems, "objects": n_objects, "files": len(prep.files), "bytes": prep.total_bytes,
-           **m.as_dict()}
+           **m.as_dict(), "other_cores": m.other_cpu / m.wall if m.wall else 0.0}
     if report is not None:
         row["lsmigrate_report"] = {k: report.get(k) for k in ("copied", "copied_bytes", "skipped", "identical",
                                                               "failed", "seconds", "bytes_per_second")}
     status = "ok" if row["ok"] else "FAILED: " + " | ".join(problems)
     srv = f"{m.server_cpu:.2f}" if m.server_cpu is not None else "n/a"
     print(f"  r{rnd} {prep.ds.name:<9} {name:<10} {m.wall:8.2f} s  client CPU {m.cpu:7.2f} s  server CPU {srv:>6} s"
-          f"  RSS {m.maxrss_mib:7.1f} MiB  {status}", flush=True)
+          f"  RSS {m.maxrss_mib:7.1f} MiB  other {row['other_cores']:.2f} cores  {status}", flush=True)
     return row
 
 
@@ -427,6 +447,15 @@ def markdown(summary: list[dict], rows: list[dict], preps: dict[str, Prepared], 
              "key and size checked (and lsmigrate's JSON report must say all copied, none skipped/failed); "
              "then the bucket is deleted and `sync` run (not timed). Sources are read from the page cache "
              "(same files every round).")
+    noisy = [r for r in rows if r.get("noisy")]
+    repeated = sum(r.get("attempts", 1) - 1 for r in rows)
+    L.append("")
+    L.append(f"Other load: this machine is shared, so before each run the script waits (up to {args.quiet_wait:.0f} s) "
+             f"until other processes use under {args.quiet_load:.2f} cores, measures the CPU every other process "
+             f"used during the run (machine busy time minus tool, server and this script), and repeats a run "
+             f"during which that averaged over {args.max_other_load:.2f} cores (up to {args.retry_noisy} times, "
+             f"keeping the quietest attempt). Runs repeated: {repeated}; runs still over the limit (kept, marked "
+             f"noisy in the per-run table): {len(noisy)} of {len(rows)}.")
     failed = [r for r in rows if not r["ok"]]
     if failed:
         L.append("")
@@ -437,12 +466,13 @@ def markdown(summary: list[dict], rows: list[dict], preps: dict[str, Prepared], 
     L.append("<details><summary>Every run</summary>")
     L.append("")
     L.append("| round | set | tool | wall s | client CPU s (user+sys) | server CPU s | peak RSS MiB (polled tree) "
-             "| procs | objects | ok |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|")
+             "| procs | other processes, cores | attempts | objects | ok |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         L.append(f"| {r['round']} | {r['set']} | {r['tool']} | {r['wall']:.2f} | {r['cpu']:.2f} "
                  f"({r['cpu_user']:.2f}+{r['cpu_sys']:.2f}) | {fmt(r['server_cpu'])} | {r['maxrss_mib']:.0f} "
-                 f"({r['tree_peak_rss_mib']:.0f}) | {r['tree_max_procs']} | {r['objects']:,}/{r['files']:,} "
+                 f"({r['tree_peak_rss_mib']:.0f}) | {r['tree_max_procs']} | {r['other_cores']:.2f}"
+                 f"{' (noisy)' if r.get('noisy') else ''} | {r.get('attempts', 1)} | {r['objects']:,}/{r['files']:,} "
                  f"| {'yes' if r['ok'] else 'NO'} |")
     L.append("")
     L.append("</details>")
@@ -472,6 +502,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="run aws without BOTO_EXPERIMENTAL__NO_EMPTY_CONTINUE=true (see README)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per run before it is killed")
     ap.add_argument("--settle", type=float, default=1.0, help="pause in seconds between runs (default 1)")
+    ap.add_argument("--quiet-load", type=float, default=0.15,
+                    help="before each run, wait until other processes use fewer cores than this (default 0.15)")
+    ap.add_argument("--quiet-wait", type=float, default=60.0,
+                    help="longest wait for that, seconds (default 60); then the run goes ahead")
+    ap.add_argument("--max-other-load", type=float, default=0.25,
+                    help="a run during which other processes used more cores than this on average is "
+                         "repeated (default 0.25)")
+    ap.add_argument("--retry-noisy", type=int, default=2, help="repeats allowed per noisy run (default 2)")
     ap.add_argument("--regen", action="store_true", help="regenerate the data sets even if present")
     ap.add_argument("--keep-state", action="store_true", help="keep lsmigrate's journals in work/state/")
     ap.add_argument("--output", type=Path, default=RESULTS_MD, help="Markdown file to write (default RESULTS.md)")

@@ -16,8 +16,9 @@ from .endpoints import TargetError
 from .engine import Engine, Settings
 from .estimate import estimate, probe
 from .jobs import Source, local_files, open_job, resolve_target, source_from_data_dir, source_from_path
-from .journal import JournalError
+from .journal import JournalError, state_dir
 from .labelstudio import NotADataDir
+from .lock import DestinationLock, LockHeld
 from .plan import Do, Summary
 from .report import (
     Progress,
@@ -64,6 +65,8 @@ def guarded(func):
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
+        except LockHeld as exc:
+            fail(str(exc), EXIT_LOCKED)
         except USER_ERRORS as exc:
             fail(str(exc))
         except KeyboardInterrupt:
@@ -213,7 +216,8 @@ def run_copy(source: Source, target, kwargs, *, quiet: bool, as_json: bool) -> d
     progress = Progress(enabled=None if not (quiet or as_json) else False)
     try:
         with open_job(source, target, state=kwargs.get("state"), transfers=settings.transfers,
-                      retries=settings.retries) as job:
+                      retries=settings.retries) as job, \
+                DestinationLock(state_dir(), job.journal_destination):
             stats = Engine(job.store, job.journal, settings, progress).run(job.actions())
     finally:
         progress.close()

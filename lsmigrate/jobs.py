@@ -115,8 +115,12 @@ def _with_credentials(target: Target, settings: Mapping[str, str]) -> Target:
     return replace(configured, bucket=target.bucket, folder=target.folder)
 
 
+def destination_label(target: Target) -> str:
+    return f"{target.url} at {target.endpoint_url or 'default endpoint'}"
+
+
 def journal_for(source: Source, target: Target, state: str | None) -> Journal:
-    destination = f"{target.url} at {target.endpoint_url or 'default endpoint'}"
+    destination = destination_label(target)
     path = Path(state) if state else default_path(str(source.root), destination)
     return Journal(path, source=str(source.root), destination=destination)
 
@@ -127,6 +131,10 @@ class Job:
     target: Target
     store: Store
     journal: Journal
+
+    @property
+    def journal_destination(self) -> str:
+        return destination_label(self.target)
 
     def actions(self) -> Iterator[Action]:
         """The plan, streamed: local scan x destination listing x journal."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .engine import Engine, FileResult, Settings
+from .jobs import destination_label
 from .journal import Journal, default_path
 from .lock import DestinationLock
 from .origins import LocalOrigin, StoreOrigin
@@ -101,7 +102,7 @@ def _tap(actions: Iterable[Action], filters: Filters, deletes: DeletePlan | None
 def run_sync(source_entries: Iterable, origin: LocalOrigin | StoreOrigin, dest_store, *, source_label: str,
              settings: Settings, state: str | None, state_dir: Path, delete: bool, max_delete: int | None,
              filters: Filters, log: JsonLog, progress: Progress) -> SyncOutcome:
-    destination = f"{dest_store.url} at {getattr(dest_store.target, 'endpoint_url', None) or 'default endpoint'}"
+    destination = destination_label(dest_store.target)
     lock = DestinationLock(state_dir, destination).acquire()
     try:
         journal = Journal(Path(state) if state else default_path(source_label, destination),

@@ -132,6 +132,16 @@ def test_ranged_reads_cross_block_boundaries(store):
     assert got == data
 
 
+def test_large_whole_put_goes_as_checked_blocks(store, service, container):
+    store._single_put_limit = MiB  # as if the object were above the 64 MiB single-put size
+    data = os.urandom(2 * MiB + 5)
+    assert store.put("big.bin", data, md5(data)) == md5(data).hex()
+    blob = service.get_blob_client(container, f"{FOLDER}/big.bin")
+    assert blob.download_blob().readall() == data
+    assert len(blob.get_block_list("committed")[0]) == 3
+    assert bytes(blob.get_blob_properties().content_settings.content_md5) == md5(data)
+
+
 def test_listing_reorder_to_code_point_order():
     names = ["a", "a/😀", "a/😀/x", "a/ｆ", "a/ｆ/y", "b", "c😀", "cｆ", "d"]
     utf16 = sorted(names, key=lambda s: s.encode("utf-16-be"))
@@ -264,6 +274,16 @@ def test_doctor_extras(store):
     assert rules[-1]["allowed_origins"] == "*" and rules[-1]["max_age_in_seconds"] == 3600
     (check,) = store.doctor_checks()
     assert check.status == WARN and "Standard_RAGRS" in check.detail  # what Azurite says it is
+
+
+def test_doctor_runs_on_azure(store):
+    from lsmigrate.doctor import FAIL, run_checks
+
+    checks = run_checks(store, store.target, apply_cors=True)
+    assert [c for c in checks if c.status == FAIL] == []
+    names = [c.name for c in checks]
+    assert "put under the folder" in names and "storage account type" in names
+    assert list(store.list()) == []  # the probe object was removed
 
 
 class Counting:

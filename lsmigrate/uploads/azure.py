@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import re
 import secrets
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
@@ -31,8 +32,8 @@ from ..scan import RemoteObject
 from .base import RangeReader, Store, StoreError, content_type
 
 MiB = 1024 * 1024
-SINGLE_PUT_LIMIT = 64 * MiB  # larger whole objects go as blocks (Put Blob takes up to 5000 MiB, but one
-# failed request would then resend all of it)
+# Whole objects above this go as blocks: Put Blob takes up to 5000 MiB, but one failed request resends all of it.
+SINGLE_PUT_LIMIT = 64 * MiB
 SESSION_HEX = 16  # session tokens are 16 hex digits; block ids are the session plus an 8-digit number
 _AUTH_CODES = {"AuthenticationFailed", "InvalidAuthenticationInfo", "AuthorizationFailure", "NoAuthenticationInformation"}
 _DENIED_CODES = {"AuthorizationPermissionMismatch", "AuthorizationResourceTypeMismatch", "AuthorizationServiceMismatch",
@@ -156,7 +157,7 @@ class AzureStore(Store):
         for secret in (self.target.account_key, self.target.connection_string):
             if secret:
                 text = text.replace(secret, "***")
-        return text
+        return re.sub(r"(?i)\bsig=[^&\s'\"]+", "sig=***", text)
 
     def _run(self, action: str, rel: str | None, fn, *args, **kwargs):
         try:
