@@ -116,8 +116,15 @@ class Store(ABC):
         """The token `put_part` must answer for a part with this MD5 (None: cannot be predicted)."""
 
     @abstractmethod
+    def read_range(self, rel: str, start: int, length: int) -> bytes:
+        """`length` bytes of an object from `start` (one ranged GET)."""
+
     def open(self, rel: str) -> BinaryIO:
-        """Read an object back (verify --download)."""
+        """Read an object back as a file (verify --download, doctor), one ranged GET per block."""
+        head = self.head(rel)
+        if head is None:
+            raise StoreError(f"{self.url}/{rel} does not exist")
+        return RangeReader(self.read_range, rel, head.size)
 
     @abstractmethod
     def delete(self, rel: str) -> None: ...

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime
-from typing import BinaryIO
 
 from fsspec.asyn import sync
 
 from ..checksum import b64_to_hex, md5_b64
 from ..endpoints import Target
 from ..scan import RemoteObject
-from .base import RangeReader, Store, StoreError, content_type
+from .base import Store, StoreError, content_type
 
 GRANULE = 256 * 1024  # every chunk but the last must be a multiple of this
 
@@ -217,13 +216,7 @@ class GCSStore(Store):
     def part_token(self, md5: bytes) -> str | None:
         return None
 
-    def open(self, rel: str) -> BinaryIO:
-        head = self.head(rel)
-        if head is None:
-            raise StoreError(f"{self._where(rel)} does not exist")
-        return RangeReader(self._read_range, rel, head.size)
-
-    def _read_range(self, rel: str, start: int, length: int) -> bytes:
+    def read_range(self, rel: str, start: int, length: int) -> bytes:
         if length <= 0:
             return b""
         _, _, _, body = self._request("Download", rel, "GET", f"{self._api}/o/{_quote(self._key(rel))}", alt="media",

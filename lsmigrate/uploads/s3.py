@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -17,7 +16,7 @@ from fsspec.asyn import sync
 from ..checksum import b64_to_hex, md5_b64, multipart_etag
 from ..endpoints import Target
 from ..scan import RemoteObject
-from .base import RangeReader, Store, StoreError, content_type
+from .base import Store, StoreError, content_type
 
 MD5_METADATA = "md5chksum"  # rclone's key: base64 of the whole-object MD5
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
@@ -210,12 +209,6 @@ class S3Store(Store):
 
     def part_token(self, md5: bytes) -> str | None:
         return md5.hex() if self.etag_is_md5 else None
-
-    def open(self, rel: str) -> BinaryIO:
-        head = self.head(rel)
-        if head is None:
-            raise StoreError(f"{self._where(rel)} does not exist")
-        return RangeReader(self.read_range, rel, head.size)
 
     def read_range(self, rel: str, start: int, length: int) -> bytes:
         if length <= 0:
