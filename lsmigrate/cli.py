@@ -102,6 +102,7 @@ def transfer_options(func):
         click.option("--state", type=click.Path(dir_okay=False), help="The journal file (default: under $XDG_STATE_HOME/lsmigrate/)."),
         click.option("--retries", type=click.IntRange(0, 50), default=5, show_default=True, help="Retries per request and per file."),
         click.option("--include-legacy-export", is_flag=True, help="Also copy the data dir's legacy export/ folder (to legacy-export/)."),
+        click.option("--bwlimit", type=SIZE, default="0", help="Upload bandwidth cap in bytes per second (e.g. 20MiB); 0 for none."),
     ]):
         func = option(func)
     return func
@@ -119,7 +120,8 @@ def output_options(func):
 
 def settings_from(kwargs) -> Settings:
     return Settings(transfers=kwargs["transfers"], chunk_size=kwargs["chunk_size"],
-                    multipart_threshold=max(kwargs["multipart_threshold"], 1), retries=kwargs["retries"])
+                    multipart_threshold=max(kwargs["multipart_threshold"], 1), retries=kwargs["retries"],
+                    bwlimit=kwargs.get("bwlimit", 0))
 
 
 def _target(kwargs, url: str | None, provider: str | None = None):
@@ -440,11 +442,10 @@ def _side(location: str, endpoint: str | None):
 @click.option("--max-delete", type=click.IntRange(0), default=None, help="With --delete: above this many, delete nothing and exit 1.")
 @click.option("--include", multiple=True, help="Only paths matching this glob (repeatable).")
 @click.option("--exclude", multiple=True, help="Skip paths matching this glob (repeatable); wins over --include.")
-@click.option("--bwlimit", type=SIZE, default="0", help="Upload bandwidth cap in bytes per second (e.g. 20MiB).")
 @click.option("--json-log", type=click.Path(dir_okay=False), help="Append one JSON line per file event and a final stats line.")
 @output_options
 @guarded
-def sync_command(src, dst, src_endpoint_url, dst_endpoint_url, delete, max_delete, include, exclude, bwlimit,
+def sync_command(src, dst, src_endpoint_url, dst_endpoint_url, delete, max_delete, include, exclude,
                  json_log, as_json, quiet, verbose, **kwargs):
     """Replicate SRC to DST incrementally (local, s3://, gs://, az:// on either side), for cron.
 
@@ -459,7 +460,7 @@ def sync_command(src, dst, src_endpoint_url, dst_endpoint_url, delete, max_delet
     from .sync import Filters, JsonLog, run_sync
 
     _setup_logging(verbose)
-    settings = replace(settings_from(kwargs), bwlimit=bwlimit)
+    settings = settings_from(kwargs)
     dest_target = _side(dst, dst_endpoint_url)
     if dest_target is None:
         fail("DST must be a bucket URL (s3://, gs:// or az://); use `lsmigrate copy` for local copies")

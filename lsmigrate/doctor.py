@@ -58,7 +58,7 @@ def run_checks(store: Store, target: Target, *, apply_cors: bool = False) -> lis
         store.check()
     except StoreError as exc:
         message = str(exc)
-        name = "bucket exists" if "does not exist" in message else "credentials"
+        name = "bucket exists" if "does not exist" in message else "credentials"  # (container, on Azure)
         checks.append(Check(name, FAIL, message, _fix_for(message, target)))
         return checks
     checks.append(Check("credentials", PASS, "accepted"))
@@ -71,12 +71,20 @@ def run_checks(store: Store, target: Target, *, apply_cors: bool = False) -> lis
     return checks
 
 
+_CREDENTIAL_VARIABLES = {
+    "s3": "the access key and secret (STORAGE_AWS_ACCESS_KEY_ID / STORAGE_AWS_SECRET_ACCESS_KEY)",
+    "gcs": "the service account key file (GOOGLE_APPLICATION_CREDENTIALS)",
+    "azure": "the account name and key (STORAGE_AZURE_ACCOUNT_NAME / STORAGE_AZURE_ACCOUNT_KEY)",
+}
+
+
 def _fix_for(message: str, target: Target) -> str:
+    kind = "container" if target.provider == "azure" else "bucket"
     if "does not exist" in message:
-        return f"create the bucket {target.bucket} (or fix its name in the settings)"
+        return f"create the {kind} {target.bucket} (or fix its name in the settings)"
     if "credentials" in message:
-        return "check the access key and secret (STORAGE_AWS_ACCESS_KEY_ID / STORAGE_AWS_SECRET_ACCESS_KEY)"
-    return "grant the permissions in the policy below"
+        return f"check {_CREDENTIAL_VARIABLES[target.provider]}"
+    return "grant the permissions in the policy below" if target.provider == "s3" else "grant the missing permission"
 
 
 def _probe(store: Store) -> list[Check]:

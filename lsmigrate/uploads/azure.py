@@ -14,7 +14,6 @@ import heapq
 import re
 import secrets
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
@@ -29,7 +28,7 @@ from fsspec.asyn import sync
 
 from ..endpoints import Target
 from ..scan import RemoteObject
-from .base import RangeReader, Store, StoreError, content_type
+from .base import Store, StoreError, content_type
 
 MiB = 1024 * 1024
 # Whole objects above this go as blocks: Put Blob takes up to 5000 MiB, but one failed request resends all of it.
@@ -256,9 +255,7 @@ class AzureStore(Store):
             for name, size, etag, md5, modified, metadata in items:
                 if name.endswith("/") or str(metadata.get("hdi_isfolder", "")).lower() == "true":
                     continue  # a "folder" marker, not a file
-                yield RemoteObject(name[cut:], int(size), (etag or "").strip('"') or None,
-                                   md5.hex() if md5 and len(md5) == 16 else None,
-                                   modified.timestamp() if modified else None)
+                yield _remote(name[cut:], size, etag, md5, modified)
             if not token:
                 return
 
@@ -276,9 +273,7 @@ class AzureStore(Store):
                 return None
             raise
         md5 = props.content_settings.content_md5 if props.content_settings else None
-        return RemoteObject(rel, int(props.size), (props.etag or "").strip('"') or None,
-                            bytes(md5).hex() if md5 and len(md5) == 16 else None,
-                            props.last_modified.timestamp() if props.last_modified else None)
+        return _remote(rel, props.size, props.etag, md5, props.last_modified)
 
     def put(self, rel: str, data: bytes, md5: bytes) -> str | None:
         if len(data) > self._single_put_limit:
@@ -370,12 +365,6 @@ class AzureStore(Store):
     def part_token(self, md5: bytes) -> str | None:
         return md5.hex()
 
-    def open(self, rel: str) -> BinaryIO:
-        head = self.head(rel)
-        if head is None:
-            raise StoreError(f"{self._where(rel)} does not exist")
-        return RangeReader(self.read_range, rel, head.size)
-
     def read_range(self, rel: str, start: int, length: int) -> bytes:
         if length <= 0:
             return b""
@@ -449,3 +438,11 @@ class AzureStore(Store):
         return [Check(name, WARN, detail,
                       "a premium block blob account (BlockBlobStorage, Premium_LRS) has lower and steadier "
                       "latency for many small files, which is what Label Studio serves")]
+
+
+def _remote(rel: str, size: int, etag: str | None, md5: bytes | bytearray | None, modified) -> RemoteObject:
+    """The journal keeps the content MD5 as an object's token (what uploads answer), so listings carry the
+    same; Azure's own ETag stands in only for blobs without a Content-MD5."""
+    md5_hex = bytes(md5).hex() if md5 and len(md5) == 16 else None
+    return RemoteObject(rel, int(size), md5_hex or (etag or "").strip('"') or None, md5_hex,
+                        modified.timestamp() if modified else None)
