@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from . import __version__
 from .labelstudio import get_env
 
 SCHEMES = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "azure": "azure"}
@@ -290,6 +291,12 @@ def _s3_filesystem(target: Target, *, transfers: int, retries: int):
         "request_checksum_calculation": "when_required",
         "response_checksum_validation": "when_required",
         "max_pool_connections": max(10, transfers * 2),
+        # No SigV4 SHA-256 of every body (botocore would compute it over plain http): each upload carries a
+        # Content-MD5 that the server checks and that the signature covers, so the hash would only cost CPU.
+        "s3": {"payload_signing_enabled": False},
+        # A fixed User-Agent: botocore otherwise rebuilds its long one (twice) for every request, which
+        # was the largest single CPU cost per small file (about 0.7 ms of 1.8 ms).
+        "user_agent": f"lsmigrate/{__version__}",
     }
     key = target.access_key
     secret = target.secret_key

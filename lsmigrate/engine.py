@@ -18,6 +18,7 @@ from enum import Enum
 
 from .compare import compare, unchanged
 from .journal import Journal
+from .memory import release_large_buffers
 from .origins import LocalOrigin, SourceChanged, StoreOrigin
 from .plan import Action, Do
 from .report import Progress
@@ -25,6 +26,9 @@ from .scan import LocalFile, RemoteObject
 from .uploads.base import Store, StoreError
 
 MiB = 1024 * 1024
+# Bytes of file data in flight at once, whatever --transfers x --chunk-size say: the HTTP stack holds
+# about one more copy of each request body, so this keeps the process near 2.5x this figure.
+MEMORY_BUDGET = 128 * MiB
 
 
 @dataclass(frozen=True)
@@ -145,7 +149,9 @@ class Engine:
         self.journal = journal
         self.settings = settings
         self.progress = progress or Progress(enabled=False)
-        self.budget = ByteBudget(max(settings.transfers * settings.chunk_size, settings.multipart_threshold))
+        release_large_buffers()
+        in_flight = min(settings.transfers * settings.chunk_size, MEMORY_BUDGET)
+        self.budget = ByteBudget(max(in_flight, settings.multipart_threshold))
         self._stop = threading.Event()
         self.limit = RateLimit(settings.bwlimit)
         self._parts = ThreadPoolExecutor(settings.transfers, thread_name_prefix="lsmigrate-part")

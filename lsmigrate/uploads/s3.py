@@ -266,3 +266,4 @@ class S3Store(Store):
             if not page.get("IsTruncated"):
                 return
             kwargs.update(KeyMarker=page["NextKeyMarker"], UploadIdMarker=page["NextUploadIdMarker"])
+
