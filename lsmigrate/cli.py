@@ -223,7 +223,11 @@ def run_copy(source: Source, target, kwargs, *, quiet: bool, as_json: bool) -> d
             stats = Engine(job.store, job.journal, settings, progress).run(job.actions())
     finally:
         progress.close()
-    return copy_document(stats, source=str(source.root), destination=_describe(target))
+    doc = copy_document(stats, source=str(source.root), destination=_describe(target))
+    if job.store.__class__.__name__ == "S3Store" and not getattr(job.store, "etag_is_md5", True):
+        doc["verification"] = ("SSE-KMS/SSE-C: ETags are not MD5s, so each upload was verified by the server's "
+                               "Content-MD5 check, and objects carry md5chksum metadata for later verifies")
+    return doc
 
 
 def copy_exit_code(doc: dict) -> int:
@@ -575,11 +579,23 @@ def local_to(provider: str):
         target = _target(kwargs, to, provider)
         for note in target.notes:
             click.echo(f"note: {note}", err=True)
-        if not as_json and not quiet:
-            click.echo(f"Copying {source.root} -> {_describe(target)}", err=True)
         started = time.monotonic()
-        result = {"copy": run_copy(source, target, kwargs, quiet=quiet, as_json=as_json), "verify": None,
-                  "cutover": None}
+        checked = run_doctor(target, kwargs, apply_cors=False)
+        blocking = [c for c in checked["checks"] if c["status"] == "fail" and not c["name"].startswith("CORS")]
+        if blocking:  # CORS matters to browser uploads later, not to the copy: it stays a warning here
+            if as_json:
+                _emit({"doctor": checked}, True, "")
+            else:
+                click.echo(render_doctor(checked), err=True)
+            fail(f"preflight failed: {blocking[0]['name']}: {blocking[0]['detail']}")
+        if not as_json and not quiet:
+            for check in checked["checks"]:
+                if check["status"] != "pass":
+                    click.echo(f"warning: {check['name']}: {check['detail']} ({check['fix'] or 'see lsmigrate doctor'})",
+                               err=True)
+            click.echo(f"Copying {source.root} -> {_describe(target)}", err=True)
+        result = {"doctor": checked, "copy": run_copy(source, target, kwargs, quiet=quiet, as_json=as_json),
+                  "verify": None, "cutover": None}
         code = _local_to_steps(result, source, target, kwargs, download=download, yes=yes, no_nginx=no_nginx,
                                no_cutover=no_cutover, as_json=as_json, quiet=quiet)
         result["seconds"] = round(time.monotonic() - started, 3)

@@ -132,6 +132,8 @@ def render_copy(doc: dict) -> str:
     from .units import format_size
 
     lines = [f"{item['path']}: {item['reason']}" for item in doc["failures"][:50]]
+    if doc.get("verification"):
+        lines.append(f"note: {doc['verification']}")
     if len(doc["failures"]) > 50:
         lines.append(f"... and {len(doc['failures']) - 50} more (see --json)")
     lines.append(
