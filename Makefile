@@ -13,7 +13,7 @@ install: $(STAMP) $(AZURITE)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,bench,dask]'
 	touch $@
 
 $(AZURITE):

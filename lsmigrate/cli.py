@@ -103,6 +103,9 @@ def transfer_options(func):
         click.option("--retries", type=click.IntRange(0, 50), default=5, show_default=True, help="Retries per request and per file."),
         click.option("--include-legacy-export", is_flag=True, help="Also copy the data dir's legacy export/ folder (to legacy-export/)."),
         click.option("--bwlimit", type=SIZE, default="0", help="Upload bandwidth cap in bytes per second (e.g. 20MiB); 0 for none."),
+        click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+                     help="Run the transfers here, or on a Dask cluster (needs --scheduler)."),
+        click.option("--scheduler", help="Dask scheduler address for --executor dask, e.g. tcp://10.0.0.5:8786."),
     ]):
         func = option(func)
     return func
@@ -169,6 +172,7 @@ def run_plan(source: Source, target, kwargs, *, assume_throughput: int, assume_f
     summary = Summary(multipart_threshold=settings.multipart_threshold)
     with open_job(source, target, state=kwargs.get("state"), transfers=settings.transfers,
                   retries=settings.retries) as job:
+        split = SplitCounter(settings) if kwargs.get("executor") == "dask" else None
         for action in job.actions():
             summary.add(action)
             if action.do is Do.CHECK:  # dry run: compare now, write nothing
@@ -176,6 +180,10 @@ def run_plan(source: Source, target, kwargs, *, assume_throughput: int, assume_f
 
                 result = compare(action.local, action.remote, job.store, chunk_size=settings.chunk_size)
                 summary.settle(action.local.size, bool(result.same))
+                if not result.same and split:
+                    split.add(action.local.size)
+            elif action.do is Do.COPY and split:
+                split.add(action.local.size)
         rates = probe(job.store, settings) if do_probe else None
     legacy = None
     if source.data_dir and source.data_dir.legacy_export.is_dir():
@@ -184,8 +192,36 @@ def run_plan(source: Source, target, kwargs, *, assume_throughput: int, assume_f
     est = estimate(summary.to_copy.files, summary.to_copy.bytes, bytes_per_second=assume_throughput,
                    files_per_second=assume_files, measured=rates)
     label = f"{source.root}" + (f" (Label Studio data dir {source.data_dir.base})" if source.data_dir else "")
-    return plan_document(summary, source=label, destination=_describe(target), chunk_size=settings.chunk_size,
-                         estimate=est, legacy=legacy)
+    doc = plan_document(summary, source=label, destination=_describe(target), chunk_size=settings.chunk_size,
+                        estimate=est, legacy=legacy)
+    if split:
+        doc["cluster_split"] = split.document()
+    return doc
+
+
+class SplitCounter:
+    """How `--executor dask` would cut the work, counted as the plan streams by (no list of files kept)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from .dask_executor import Batching
+
+        self.settings, self.batching = settings, Batching()
+        self.large = self.batches = self._files = self._bytes = 0
+
+    def add(self, size: int) -> None:
+        if size > self.settings.multipart_threshold:
+            self.large += 1
+            return
+        if self._files and (self._files >= self.batching.max_files or self._bytes + size > self.batching.max_bytes):
+            self.batches += 1
+            self._files = self._bytes = 0
+        self._files += 1
+        self._bytes += size
+
+    def document(self) -> dict:
+        small = self.batches + (1 if self._files else 0)
+        return {"batches": small + self.large, "large_file_items": self.large, "small_file_batches": small,
+                "max_files_per_batch": self.batching.max_files, "max_bytes_per_batch": self.batching.max_bytes}
 
 
 @main.command()
@@ -220,7 +256,10 @@ def run_copy(source: Source, target, kwargs, *, quiet: bool, as_json: bool) -> d
         with open_job(source, target, state=kwargs.get("state"), transfers=settings.transfers,
                       retries=settings.retries) as job, \
                 DestinationLock(state_dir(), job.journal_destination):
-            stats = Engine(job.store, job.journal, settings, progress).run(job.actions())
+            if kwargs.get("executor") == "dask":
+                stats = _on_cluster(kwargs, job.target, job.journal, settings, job.actions(), progress, job.store)
+            else:
+                stats = Engine(job.store, job.journal, settings, progress).run(job.actions())
     finally:
         progress.close()
     doc = copy_document(stats, source=str(source.root), destination=_describe(target))
@@ -228,6 +267,22 @@ def run_copy(source: Source, target, kwargs, *, quiet: bool, as_json: bool) -> d
         doc["verification"] = ("SSE-KMS/SSE-C: ETags are not MD5s, so each upload was verified by the server's "
                                "Content-MD5 check, and objects carry md5chksum metadata for later verifies")
     return doc
+
+
+def _on_cluster(kwargs, target, journal, settings, actions, progress, store, source=None):
+    """--executor dask: same plan, same upload code, on the cluster; the journal stays here."""
+    if not kwargs.get("scheduler"):
+        fail("--executor dask needs --scheduler tcp://HOST:8786")
+    try:
+        from .dask_executor import run_on_cluster
+    except ImportError:
+        fail("--executor dask needs Dask: pip install 'lsmigrate[dask]'")
+    from .engine import abort_orphans
+
+    stats = run_on_cluster(kwargs["scheduler"], target, journal, settings, actions, progress, source=source)
+    if stats.fatal is None and stats.failed == 0:
+        abort_orphans(store, journal)
+    return stats
 
 
 def copy_exit_code(doc: dict) -> int:
@@ -482,9 +537,16 @@ def sync_command(src, dst, src_endpoint_url, dst_endpoint_url, delete, max_delet
     log = JsonLog(json_log)
     progress = Progress(enabled=False if (quiet or as_json) else None, label="sync")
     try:
+        executor = None
+        if kwargs.get("executor") == "dask":
+            def executor(journal, actions, listener):
+                stats = _on_cluster(kwargs, dest_target, journal, settings, actions, progress, dest_store,
+                                    source=source_target)
+                return stats
         outcome = run_sync(entries, origin, dest_store, source_label=label, settings=settings,
                            state=kwargs.get("state"), state_dir=state_dir(), delete=delete, max_delete=max_delete,
-                           filters=Filters(tuple(include), tuple(exclude)), log=log, progress=progress)
+                           filters=Filters(tuple(include), tuple(exclude)), log=log, progress=progress,
+                           executor=executor)
     except LockHeld as exc:
         log.close()
         fail(str(exc), EXIT_LOCKED)

@@ -143,8 +143,9 @@ def part_size_for(size: int, chunk_size: int, *, min_part: int, max_parts: int) 
 
 class Engine:
     def __init__(self, store: Store, journal: Journal, settings: Settings, progress: Progress | None = None,
-                 origin: LocalOrigin | StoreOrigin | None = None) -> None:
+                 origin: LocalOrigin | StoreOrigin | None = None, cleanup: bool = True) -> None:
         self.store = store
+        self.cleanup = cleanup
         self.origin = origin or LocalOrigin("")
         self.journal = journal
         self.settings = settings
@@ -213,8 +214,8 @@ class Engine:
             self._parts.shutdown(wait=not stats.interrupted, cancel_futures=stats.interrupted)
             self.journal.flush()
             stats.seconds = time.monotonic() - started
-        if stats.fatal is None and stats.failed == 0:
-            self._abort_orphans()
+        if self.cleanup and stats.fatal is None and stats.failed == 0:
+            abort_orphans(self.store, self.journal)
         return stats
 
     def _process(self, action: Action) -> FileResult:
@@ -373,16 +374,17 @@ class Engine:
                 part_md5s[number - 1] = bytes.fromhex(md5_hex)
         return record.upload_id, bytes.fromhex(record.md5), part_md5s, done
 
-    def _abort_orphans(self) -> None:
-        """Unfinished multipart uploads for keys we have since verified are ours to clean up (a kill between
-        creating an upload and journaling it leaves one)."""
-        lister = getattr(self.store, "own_uploads", None)
-        if lister is None:
-            return
-        try:
-            for rel, upload_id in lister():
-                record = self.journal.get(rel)
-                if record is not None and record.verified:
-                    self.store.abort(rel, upload_id)
-        except StoreError:
-            pass  # cleanup is best effort; the next run tries again
+
+def abort_orphans(store: Store, journal: Journal) -> None:
+    """Unfinished multipart uploads for keys since verified are ours to clean up (a kill between creating
+    an upload and journaling it leaves one)."""
+    lister = getattr(store, "own_uploads", None)
+    if lister is None:
+        return
+    try:
+        for rel, upload_id in lister():
+            record = journal.get(rel)
+            if record is not None and record.verified:
+                store.abort(rel, upload_id)
+    except StoreError:
+        pass  # cleanup is best effort; the next run tries again

@@ -108,6 +108,10 @@ def render_plan(doc: dict) -> str:
         state = "included" if legacy["included"] else "not included; pass --include-legacy-export to copy it"
         lines.append(f"Legacy export/ folder: {legacy['files']:,} files ({format_size(legacy['bytes'])}), "
                      f"not served from cloud storage ({state})")
+    split = doc.get("cluster_split")
+    if split:
+        lines.append(f"On a Dask cluster: {split['batches']:,} work items ({split['small_file_batches']:,} batches of "
+                     f"up to {split['max_files_per_batch']} small files, {split['large_file_items']:,} large files alone)")
     for problem in doc["problems"][:20]:
         lines.append(f"{'error' if problem['error'] else 'skipped'}: {problem['path']}: {problem['reason']}")
     if len(doc["problems"]) > 20:

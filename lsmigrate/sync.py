@@ -101,7 +101,8 @@ def _tap(actions: Iterable[Action], filters: Filters, deletes: DeletePlan | None
 
 def run_sync(source_entries: Iterable, origin: LocalOrigin | StoreOrigin, dest_store, *, source_label: str,
              settings: Settings, state: str | None, state_dir: Path, delete: bool, max_delete: int | None,
-             filters: Filters, log: JsonLog, progress: Progress) -> SyncOutcome:
+             filters: Filters, log: JsonLog, progress: Progress, executor=None) -> SyncOutcome:
+    """`executor(journal, actions, listener) -> Stats` runs the transfers elsewhere (Dask); default: here."""
     destination = destination_label(dest_store.target)
     lock = DestinationLock(state_dir, destination).acquire()
     try:
@@ -111,7 +112,10 @@ def run_sync(source_entries: Iterable, origin: LocalOrigin | StoreOrigin, dest_s
             bases: Counter = Counter()
             deletes = DeletePlan(max_delete) if delete else None
             actions = _tap(plan_sync(source_entries, dest_store.list(), journal.records()), filters, deletes, bases)
-            stats = Engine(dest_store, journal, settings, progress, origin).run(actions, listener=log.result)
+            if executor is None:
+                stats = Engine(dest_store, journal, settings, progress, origin).run(actions, listener=log.result)
+            else:
+                stats = executor(journal, actions, log.result)
             outcome = SyncOutcome(stats, bases, took_over_lock=lock.took_over)
             if deletes is not None:
                 _delete_extras(outcome, deletes, dest_store, journal, log)
