@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
+import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -39,6 +42,20 @@ def part_count(etag: str | None) -> int:
     return 0
 
 
+def open_regular(path: str):
+    """Open a file for reading only if it (still) is a regular file: a FIFO put in its place must not
+    block the run waiting for a writer (O_NONBLOCK), and a directory must not be read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(errno.EISDIR, "no longer a regular file", path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 @dataclass(frozen=True)
 class FileDigests:
     """One read of a file: its whole MD5 and, when part_size is set, each part's MD5."""
@@ -54,7 +71,7 @@ def digest_file(path: str, part_size: int | None = None) -> FileDigests:
     parts: list[bytes] = []
     size = 0
     block = part_size if part_size and part_size <= 64 * 1024 * 1024 else READ_BLOCK
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:
         part = hashlib.md5() if part_size else None
         filled = 0
         while True:

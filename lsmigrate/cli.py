@@ -27,6 +27,7 @@ from .report import (
     render_copy,
     render_plan,
     render_verify,
+    shown,
     verify_document,
 )
 from .scan import LocalFile, scan_local
@@ -54,7 +55,7 @@ SIZE = SizeType()
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
-    click.echo(f"lsmigrate: error: {message}", err=True)
+    click.echo(f"lsmigrate: error: {shown(' '.join(str(message).split()))}", err=True)
     sys.exit(code)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
@@ -54,6 +55,24 @@ class Target:
         return f"{self.folder}/{rel}" if self.folder else rel
 
 
+# What each provider accepts as a bucket (container) name; anything else is refused before any request.
+_BUCKET_RULES = {
+    "s3": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$"), "3-255 letters, digits, dots, hyphens, underscores"),
+    "gcs": (re.compile(r"^[a-z0-9][a-z0-9._-]{1,221}[a-z0-9]$"), "3-222 lowercase letters, digits, dots, hyphens"),
+    "azure": (re.compile(r"^(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"), "3-63 lowercase letters, digits, hyphens"),
+}
+_BUCKET_WORD = {"s3": "bucket", "gcs": "bucket", "azure": "container"}
+
+
+def check_bucket(provider: str, name: str, where: str) -> str:
+    pattern, rule = _BUCKET_RULES[provider]
+    if not pattern.match(name):
+        shown = name.encode("unicode_escape").decode("ascii")[:80]
+        raise TargetError(f"{shown!r} (from {where}) is not a valid {provider.upper()} {_BUCKET_WORD[provider]} "
+                          f"name ({rule})")
+    return name
+
+
 def _clean_folder(folder: str | None) -> str:
     return (folder or "").strip("/")
 
@@ -68,7 +87,7 @@ def parse_url(url: str) -> Target:
         raise TargetError(f"{url!r} has no bucket name (use {parts.scheme}://bucket/folder)")
     if "@" in parts.netloc:
         raise TargetError(f"{parts.scheme}:// URLs take no credentials; use the provider's variables")
-    return Target(provider=provider, bucket=parts.netloc, folder=_clean_folder(parts.path))
+    return Target(provider=provider, bucket=check_bucket(provider, parts.netloc, url), folder=_clean_folder(parts.path))
 
 
 def is_remote(location: str) -> bool:
@@ -107,6 +126,7 @@ def from_settings(settings: Mapping[str, str], *, source: str = "the environment
         bucket = env("STORAGE_AWS_BUCKET_NAME")
         if not bucket:
             raise TargetError(f"STORAGE_TYPE=s3 but STORAGE_AWS_BUCKET_NAME is not set in {source}")
+        check_bucket("s3", bucket, f"STORAGE_AWS_BUCKET_NAME in {source}")
         return Target(
             provider="s3", bucket=bucket, folder=_clean_folder(env("STORAGE_AWS_FOLDER")),
             endpoint_url=env("STORAGE_AWS_ENDPOINT_URL"), region=env("STORAGE_AWS_REGION_NAME"),
@@ -118,6 +138,7 @@ def from_settings(settings: Mapping[str, str], *, source: str = "the environment
         bucket = env("STORAGE_GCS_BUCKET_NAME")
         if not bucket:
             raise TargetError(f"STORAGE_TYPE=gcs but STORAGE_GCS_BUCKET_NAME is not set in {source}")
+        check_bucket("gcs", bucket, f"STORAGE_GCS_BUCKET_NAME in {source}")
         return Target(provider="gcs", bucket=bucket, folder=_clean_folder(env("STORAGE_GCS_FOLDER")),
                       endpoint_url=env("STORAGE_GCS_ENDPOINT") or settings.get("STORAGE_EMULATOR_HOST") or None,
                       project=env("STORAGE_GCS_PROJECT_ID"),
@@ -126,6 +147,7 @@ def from_settings(settings: Mapping[str, str], *, source: str = "the environment
         container = env("STORAGE_AZURE_CONTAINER_NAME")
         if not container:
             raise TargetError(f"STORAGE_TYPE=azure but STORAGE_AZURE_CONTAINER_NAME is not set in {source}")
+        check_bucket("azure", container, f"STORAGE_AZURE_CONTAINER_NAME in {source}")
         return Target(provider="azure", bucket=container, folder=_clean_folder(env("STORAGE_AZURE_FOLDER")),
                       account_name=env("STORAGE_AZURE_ACCOUNT_NAME") or settings.get("AZURE_STORAGE_ACCOUNT_NAME"),
                       account_key=env("STORAGE_AZURE_ACCOUNT_KEY") or settings.get("AZURE_STORAGE_ACCOUNT_KEY"),
@@ -170,6 +192,8 @@ def from_helm_persistence(persistence: Mapping[str, object], environ: Mapping[st
         value = section.get(name)
         if value in (None, ""):
             raise TargetError(f"{source}: global.persistence.config.{kind}.{name} is required")
+        if name in ("bucket", "containerName"):
+            check_bucket(kind, str(value), f"global.persistence.config.{kind}.{name} in {source}")
         return str(value)
 
     folder = _clean_folder(str(section.get("folder") or ""))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .compare import compare, unchanged
-from .journal import Journal
+from .journal import Journal, JournalError
 from .memory import release_large_buffers
 from .origins import LocalOrigin, SourceChanged, StoreOrigin
 from .plan import Action, Do
@@ -172,7 +172,7 @@ class Engine:
             in_flight.release()
             try:
                 result = future.result()
-            except StoreError as exc:  # fatal: stop everything
+            except (StoreError, JournalError) as exc:  # fatal: stop everything
                 self._stop.set()
                 with lock:
                     stats.fatal = stats.fatal or str(exc)
@@ -223,6 +223,11 @@ class Engine:
         assert local is not None
         if self._stop.is_set():
             return FileResult(local.rel, Outcome.FAILED, local.size, "not attempted: run stopped")
+        key_bytes = self.store.key_bytes(local.rel)
+        if key_bytes > self.store.max_key_bytes:
+            return FileResult(local.rel, Outcome.FAILED, local.size,
+                              f"object name would be {key_bytes} bytes, over the {self.store.max_key_bytes}-byte "
+                              "limit of the store: shorten the path or the folder")
         if action.do is Do.CHECK and action.remote is not None:
             try:
                 if self._identical(local, action.remote):
@@ -376,13 +381,15 @@ class Engine:
 
 
 def abort_orphans(store: Store, journal: Journal) -> None:
-    """Unfinished multipart uploads for keys since verified are ours to clean up (a kill between creating
-    an upload and journaling it leaves one)."""
-    lister = getattr(store, "own_uploads", None)
-    if lister is None:
-        return
+    """After a run in which every file verified: sessions the journal still holds belong to files that are
+    gone or changed into something else, and uploads the server lists for keys since verified were
+    opened by a run killed before it could journal them. Both are ours, and abandoned."""
     try:
-        for rel, upload_id in lister():
+        for record in journal.open_uploads():
+            store.abort(record.rel, record.upload_id)
+            journal.forget(record.rel)
+        lister = getattr(store, "own_uploads", None)
+        for rel, upload_id in lister() if lister is not None else ():
             record = journal.get(rel)
             if record is not None and record.verified:
                 store.abort(rel, upload_id)

@@ -146,13 +146,27 @@ class Journal:
                 if durable or time.monotonic() - self._last_commit >= self._commit_every:
                     self._commit()
             except sqlite3.Error as exc:
-                raise JournalError(f"cannot write journal {self.path}: {exc}") from exc
+                self._abandon()
+                raise JournalError(f"cannot write journal {self.path}: {exc}") from None
 
     def _commit(self) -> None:
         if self._dirty:
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._abandon()
+                raise JournalError(f"cannot write journal {self.path}: {exc}") from None
             self._dirty = False
         self._last_commit = time.monotonic()
+
+    def _abandon(self) -> None:
+        """After a failed write (a full disk, say) SQLite may have rolled back already: make sure, and
+        start clean, so what was committed before stays and nothing half-written is kept."""
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+        self._dirty = False
 
     def mark_verified(self, rel: str, size: int, mtime_ns: int, md5: str, etag: str | None) -> None:
         with self._lock:

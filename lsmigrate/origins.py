@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from typing import NamedTuple
 
-from .checksum import READ_BLOCK, digest_file
+from .checksum import READ_BLOCK, digest_file, open_regular
 from .scan import LocalFile, RemoteObject
 from .uploads.base import Store
 
@@ -39,10 +38,8 @@ class LocalOrigin:
         return Version(st.st_size, st.st_mtime_ns, st.st_ino)
 
     def read_whole(self, entry: LocalFile) -> tuple[bytes, Version]:
-        with open(entry.path, "rb") as handle:
+        with open_regular(entry.path) as handle:
             st = os.fstat(handle.fileno())
-            if not stat.S_ISREG(st.st_mode):
-                raise IsADirectoryError(0, "no longer a regular file")
             data = handle.read()
         if len(data) != st.st_size:
             raise SourceChanged(f"{entry.rel} changed while being read")
@@ -52,7 +49,7 @@ class LocalOrigin:
         return self._version(os.stat(entry.path))
 
     def read(self, entry: LocalFile, offset: int, length: int) -> bytes:
-        with open(entry.path, "rb") as handle:
+        with open_regular(entry.path) as handle:
             data = os.pread(handle.fileno(), length, offset)
         if len(data) != length:
             raise SourceChanged(f"{entry.rel} changed while being sent")

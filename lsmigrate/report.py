@@ -8,6 +8,12 @@ import threading
 from tqdm import tqdm
 
 
+def shown(text: str) -> str:
+    """A name as it may be printed on a terminal: control characters escaped (a file name must never
+    move the cursor, retitle the window or break a one-line message in two)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class Progress:
     """Two tqdm bars (bytes, files) on a terminal; nothing at all otherwise or with --quiet.
 
@@ -98,7 +104,7 @@ def render_plan(doc: dict) -> str:
         lines.append(f"Only at the destination (left alone): {extra['files']:,} objects ({format_size(extra['bytes'])})")
     if doc["largest"]:
         lines.append("Largest files:")
-        lines.extend(f"  {format_size(item['bytes']):>11}  {item['path']}" for item in doc["largest"][:5])
+        lines.extend(f"  {format_size(item['bytes']):>11}  {shown(item['path'])}" for item in doc["largest"][:5])
     est = doc["estimate"]
     lines.append(f"Estimated time: {format_duration(est['seconds'])} "
                  f"(at {format_size(est['bytes_per_second'])}/s and {est['files_per_second']:,.0f} files/s, "
@@ -113,7 +119,7 @@ def render_plan(doc: dict) -> str:
         lines.append(f"On a Dask cluster: {split['batches']:,} work items ({split['small_file_batches']:,} batches of "
                      f"up to {split['max_files_per_batch']} small files, {split['large_file_items']:,} large files alone)")
     for problem in doc["problems"][:20]:
-        lines.append(f"{'error' if problem['error'] else 'skipped'}: {problem['path']}: {problem['reason']}")
+        lines.append(f"{'error' if problem['error'] else 'skipped'}: {shown(problem['path'])}: {shown(problem['reason'])}")
     if len(doc["problems"]) > 20:
         lines.append(f"... and {len(doc['problems']) - 20} more problems (see --json)")
     return "\n".join(lines)
@@ -135,7 +141,7 @@ def copy_document(stats, *, source: str, destination: str) -> dict:
 def render_copy(doc: dict) -> str:
     from .units import format_size
 
-    lines = [f"{item['path']}: {item['reason']}" for item in doc["failures"][:50]]
+    lines = [f"{shown(item['path'])}: {shown(item['reason'])}" for item in doc["failures"][:50]]
     if doc.get("verification"):
         lines.append(f"note: {doc['verification']}")
     if len(doc["failures"]) > 50:
@@ -159,7 +165,7 @@ def verify_document(report, *, source: str, destination: str) -> dict:
 
 
 def render_verify(doc: dict) -> str:
-    lines = [f"{p['status']}: {p['path']} ({p['detail']})" for p in doc["problems"][:100]]
+    lines = [f"{p['status']}: {shown(p['path'])} ({shown(p['detail'])})" for p in doc["problems"][:100]]
     if len(doc["problems"]) > 100:
         lines.append(f"... and {len(doc['problems']) - 100} more (see --json)")
     counts = doc["counts"]

@@ -6,6 +6,7 @@ order object stores list in), so the planner can merge them without holding eith
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -96,18 +97,19 @@ def _classify(child: os.DirEntry, rel: str, root: str) -> Iterator[LocalFile | P
             return
         try:
             st = os.stat(child.path)
-        except OSError:
-            yield Problem(rel, f"broken symlink ({os.readlink(child.path)})")
+        except OSError as exc:
+            kind = "symlink loop" if exc.errno == errno.ELOOP else "broken symlink"
+            yield Problem(rel, f"{kind} ({os.readlink(child.path)})")
             return
         if stat.S_ISDIR(st.st_mode):
             yield Problem(rel, "symlink to a directory; not followed", error=False)
             return
         if not stat.S_ISREG(st.st_mode):
-            yield Problem(rel, "symlink to a special file; skipped", error=False)
+            yield Problem(rel, "symlink to a special file (FIFO, socket or device)", error=False)
             return
         yield LocalFile(rel, st.st_size, st.st_mtime_ns, child.path)
         return
     if not stat.S_ISREG(lst.st_mode):
-        yield Problem(rel, "not a regular file (FIFO, socket or device); skipped", error=False)
+        yield Problem(rel, "not a regular file (FIFO, socket or device)", error=False)
         return
     yield LocalFile(rel, lst.st_size, lst.st_mtime_ns, child.path)

@@ -184,17 +184,15 @@ def test_wrong_credentials_exit_2_without_the_secret(s3_env, rclone_s3, tmp_path
 def test_unreadable_file_is_reported_and_the_rest_copied(s3_env, s3_bucket, data_dir, monkeypatch):
     rel = next(rel for rel, size in data_dir.files.items() if size)
     data_dir.path(rel).chmod(0)
-    if os.geteuid() == 0:  # root reads every file: make open() refuse this one as it would for a user
-        import builtins
+    if os.geteuid() == 0:  # root reads every file: make opening this one fail as it would for a user
+        real_open, target = os.open, str(data_dir.path(rel))
 
-        real_open, target = builtins.open, str(data_dir.path(rel))
+        def refusing_open(path, flags, *args, **kwargs):
+            if str(path) == target:
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, flags, *args, **kwargs)
 
-        def refusing_open(file, *args, **kwargs):
-            if str(file).endswith(target.rsplit("/", 1)[-1]):
-                raise PermissionError(13, "Permission denied", str(file))
-            return real_open(file, *args, **kwargs)
-
-        monkeypatch.setattr(builtins, "open", refusing_open)
+        monkeypatch.setattr(os, "open", refusing_open)
     result = _copy(data_dir, s3_bucket)
     assert result.exit_code == 1
     doc = json.loads(result.stdout)

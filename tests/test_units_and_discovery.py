@@ -68,33 +68,34 @@ def test_categories(rel, expected):
 def test_target_urls():
     t = endpoints.parse_url("s3://bucket/some/folder/")
     assert (t.provider, t.bucket, t.folder, t.key("a b.jpg")) == ("s3", "bucket", "some/folder", "some/folder/a b.jpg")
-    assert endpoints.parse_url("gs://b").folder == "" and endpoints.parse_url("az://c/f").provider == "azure"
-    for bad in ("http://x/y", "s3://", "bucket/folder", "s3://key:secret@bucket/x"):
+    assert endpoints.parse_url("gs://bkt").folder == "" and endpoints.parse_url("az://ctr/f").provider == "azure"
+    for bad in ("http://x/y", "s3://", "bucket/folder", "s3://key:secret@bucket/x", "s3://$(reboot)/x",
+                "gs://UPPER/x", "az://a--b/x", "az://c/f"):
         with pytest.raises(endpoints.TargetError):
             endpoints.parse_url(bad)
 
 
 def test_target_from_label_studio_settings_hides_secrets():
     target = endpoints.from_settings({
-        "STORAGE_TYPE": "s3", "STORAGE_AWS_BUCKET_NAME": "b", "STORAGE_AWS_FOLDER": "/ls/",
+        "STORAGE_TYPE": "s3", "STORAGE_AWS_BUCKET_NAME": "bkt", "STORAGE_AWS_FOLDER": "/ls/",
         "STORAGE_AWS_SECRET_ACCESS_KEY": "s3cr3t-value", "STORAGE_AWS_ACCESS_KEY_ID": "AKIA",
         "STORAGE_AWS_OBJECT_PARAMETERS": '{"ServerSideEncryption": "aws:kms"}',
     })
-    assert target.url == "s3://b/ls" and target.secret_key == "s3cr3t-value"
+    assert target.url == "s3://bkt/ls" and target.secret_key == "s3cr3t-value"
     assert "s3cr3t-value" not in repr(target)
     assert endpoints.from_settings({}) is None
     with pytest.raises(endpoints.TargetError, match="STORAGE_AWS_BUCKET_NAME"):
         endpoints.from_settings({"STORAGE_TYPE": "s3"})
     with pytest.raises(endpoints.TargetError, match="not valid JSON"):
-        endpoints.from_settings({"STORAGE_TYPE": "s3", "STORAGE_AWS_BUCKET_NAME": "b",
+        endpoints.from_settings({"STORAGE_TYPE": "s3", "STORAGE_AWS_BUCKET_NAME": "bkt",
                                  "STORAGE_AWS_OBJECT_PARAMETERS": "{oops"})
 
 
 def test_helm_existing_secret_asks_for_the_variable():
-    persistence = {"type": "s3", "config": {"s3": {"bucket": "b", "region": "eu-west-1",
+    persistence = {"type": "s3", "config": {"s3": {"bucket": "bkt", "region": "eu-west-1",
                                                    "accessKeyExistingSecret": "ls-s3", "secretKeyExistingSecret": "ls-s3"}}}
     target = endpoints.from_helm_persistence(persistence, {})
-    assert target.bucket == "b" and target.region == "eu-west-1"
+    assert target.bucket == "bkt" and target.region == "eu-west-1"
     assert any("STORAGE_AWS_SECRET_ACCESS_KEY" in note for note in target.notes)
     with_env = endpoints.from_helm_persistence(persistence, {"STORAGE_AWS_SECRET_ACCESS_KEY": "x"})
     assert with_env.secret_key == "x"

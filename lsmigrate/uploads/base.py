@@ -20,7 +20,7 @@ class StoreError(Exception):
     """
 
     def __init__(self, message: str, *, fatal: bool = False, digest: bool = False, gone: bool = False) -> None:
-        super().__init__(message)
+        super().__init__(" ".join(message.split()))  # one line, whatever the server or library said
         self.fatal = fatal
         self.digest = digest
         self.gone = gone  # the upload session no longer exists
@@ -65,6 +65,11 @@ class Store(ABC):
     max_parts: int = 10_000
     parallel_parts: bool = True
     trust_listed_parts: bool = False  # True where the whole-object checksum is enforced at completion
+    max_key_bytes: int = 1024  # S3 and GCS: 1024 bytes of UTF-8; Azure: 1024 characters (stricter here)
+    prefix: str = ""
+
+    def key_bytes(self, rel: str) -> int:
+        return len((self.prefix + rel).encode("utf-8"))
 
     @abstractmethod
     def check(self) -> None:
