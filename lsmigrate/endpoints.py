@@ -235,7 +235,8 @@ def open_store(target: Target, *, transfers: int = 16, retries: int = 5):
     if target.provider == "s3":
         from .uploads.s3 import S3Store
 
-        return S3Store(target, _s3_filesystem(target, transfers=transfers, retries=retries))
+        return S3Store(target, _s3_filesystem(target, transfers=transfers, retries=retries),
+                       connections=max(10, transfers * 2))
     if target.provider == "gcs":
         from .uploads.gcs import GCSStore
 

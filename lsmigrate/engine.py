@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -251,8 +252,8 @@ class Engine:
                 return FileResult(local.rel, Outcome.FAILED, local.size, f"cannot read: {exc.strerror or exc}")
             except OSError as exc:
                 last = f"read error: {exc.strerror or exc}"
-            if attempt < self.settings.retries:
-                time.sleep(min(0.2 * 2**attempt, 5.0))
+            if attempt < self.settings.retries:  # exponential backoff with jitter, as botocore's own retries
+                time.sleep(min(0.2 * 2**attempt, 5.0) * random.uniform(0.5, 1.5))
         return FileResult(local.rel, Outcome.FAILED, local.size, last)
 
     # deciding whether an object already there is the same

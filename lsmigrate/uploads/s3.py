@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import aiohttp
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -17,6 +18,7 @@ from ..checksum import b64_to_hex, md5_b64, multipart_etag
 from ..endpoints import Target
 from ..scan import RemoteObject
 from .base import Store, StoreError, content_type
+from .s3_put import LeanPut, Unsupported
 
 MD5_METADATA = "md5chksum"  # rclone's key: base64 of the whole-object MD5
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
@@ -33,7 +35,8 @@ _OBJECT_PARAMETERS = {"ACL", "CacheControl", "ContentDisposition", "ContentEncod
 
 
 class S3Store(Store):
-    def __init__(self, target: Target, fs) -> None:
+    def __init__(self, target: Target, fs, *, connections: int = 32) -> None:
+        self._connections = connections
         self.target = target
         self.fs = fs
         self.bucket = target.bucket
@@ -48,6 +51,8 @@ class S3Store(Store):
         # Under SSE-KMS or SSE-C an ETag is not an MD5: Content-MD5 and md5chksum carry the verification.
         self.etag_is_md5 = not (params.get("ServerSideEncryption") in _KMS or "SSECustomerKey" in params)
         self._client = None
+        self._lean: LeanPut | None = None
+        self._lean_ok = True
 
     # plumbing
     async def _call(self, method: str, **kwargs):
@@ -151,9 +156,36 @@ class S3Store(Store):
         return RemoteObject(rel, int(meta["ContentLength"]), etag, md5, meta["LastModified"].timestamp())
 
     def put(self, rel: str, data: bytes, md5: bytes) -> str | None:
+        args = self._write_args(rel, md5)
+        if self._lean_ok and LeanPut.supports(args):
+            try:
+                return sync(self.fs.loop, self._lean_put, self._key(rel), data, md5_b64(md5), args) or None
+            except Unsupported:
+                self._lean_ok = False  # from now on, botocore's full path for this store
+            except ClientError as exc:
+                raise self._translate(exc, "PutObject", rel) from None
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise StoreError(f"PutObject {self._where(rel)} failed: {exc.__class__.__name__}: {exc}") from None
         answer = self._run("PutObject", rel, "put_object", Bucket=self.bucket, Key=self._key(rel), Body=data,
-                           ContentMD5=md5_b64(md5), ContentLength=len(data), **self._write_args(rel, md5))
+                           ContentMD5=md5_b64(md5), ContentLength=len(data), **args)
         return answer.get("ETag", "").strip('"') or None
+
+    async def _lean_put(self, key: str, data: bytes, content_md5: str, args: dict) -> str:
+        if self._lean is None:
+            if self._client is None:
+                await self.fs.set_session()
+                self._client = await self.fs.get_s3(self.bucket)
+            self._lean = LeanPut(self._client, self.bucket, connections=self._connections,
+                                 verify=bool(self.target.verify_ssl))
+        return await self._lean.put(key, data, content_md5, args)
+
+    def close(self) -> None:
+        if self._lean is not None:
+            try:
+                sync(self.fs.loop, self._lean.close)
+            except Exception:  # noqa: BLE001 - closing at exit: nothing useful to report
+                pass
+            self._lean = None
 
     def start_upload(self, rel: str, md5: bytes, size: int) -> str:
         answer = self._run("CreateMultipartUpload", rel, "create_multipart_upload", Bucket=self.bucket,

@@ -1,0 +1,111 @@
+"""A lean PutObject for many small files: botocore signs, aiohttp sends, nothing else in between.
+
+Measured on this 2-core machine against rclone serve s3: botocore's full request pipeline (events,
+parameter validation, endpoint rules, serializers, parsers) cost about 1.2 ms of CPU per small object,
+twice what the server itself spends, so it decided the files/s of a migration of small images. This path
+keeps what matters from botocore (its SigV4 signer, its credentials with their refresh, the URL it would
+use for this bucket, the error codes) and sends the request directly. Every object still carries a
+Content-MD5 that the server checks and an ETag that lsmigrate compares. Anything unusual (object
+parameters it does not map, redirects, a region mismatch) goes through botocore as before.
+"""
+
+from __future__ import annotations
+
+import ssl
+from urllib.parse import quote
+from xml.etree import ElementTree
+
+import aiohttp
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.exceptions import ClientError
+
+# Object parameters (STORAGE_AWS_OBJECT_PARAMETERS and our own) this path writes as plain headers.
+HEADERS = {
+    "ContentType": "Content-Type", "ContentEncoding": "Content-Encoding", "CacheControl": "Cache-Control",
+    "ContentDisposition": "Content-Disposition", "ContentLanguage": "Content-Language", "ACL": "x-amz-acl",
+    "ServerSideEncryption": "x-amz-server-side-encryption", "StorageClass": "x-amz-storage-class",
+    "SSEKMSKeyId": "x-amz-server-side-encryption-aws-kms-key-id", "Tagging": "x-amz-tagging",
+    "WebsiteRedirectLocation": "x-amz-website-redirect-location",
+}
+
+
+class Unsupported(Exception):
+    """This request is better sent through botocore (a redirect, an unmapped parameter)."""
+
+
+class LeanPut:
+    def __init__(self, client, bucket: str, *, connections: int, verify: bool) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._connections = connections
+        self._verify = verify
+        self._base: str | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    @staticmethod
+    def supports(args: dict) -> bool:
+        return all(name in HEADERS or name == "Metadata" for name in args)
+
+    async def _setup(self) -> None:
+        # The URL botocore would use for this bucket (addressing style, region, custom endpoint) once.
+        probe = "lsmigrate-probe-key"
+        url = await self._client.generate_presigned_url("put_object", Params={"Bucket": self._bucket, "Key": probe})
+        self._base = url.split("?", 1)[0][: -len(probe)]
+        context: ssl.SSLContext | bool = ssl.create_default_context() if self._verify else False
+        if self._verify:
+            from botocore.httpsession import get_cert_path
+
+            path = get_cert_path(True)
+            if isinstance(path, str):
+                context.load_verify_locations(path)
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self._connections, ssl=context),
+                                              timeout=aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=60))
+
+    async def put(self, key: str, data: bytes, content_md5: str, args: dict) -> str:
+        if self._session is None:
+            await self._setup()
+        url = self._base + quote(key, safe="/~")
+        headers = {"Content-MD5": content_md5}
+        for name, value in args.items():
+            if name == "Metadata":
+                headers.update({f"x-amz-meta-{k}": str(v) for k, v in value.items()})
+            elif name == "BucketKeyEnabled":
+                headers["x-amz-server-side-encryption-bucket-key-enabled"] = str(bool(value)).lower()
+            else:
+                headers[HEADERS[name]] = str(value)
+        request = AWSRequest(method="PUT", url=url, data=data, headers=headers)
+        request.context["client_config"] = self._client.meta.config  # payload_signing_enabled=False
+        try:  # the client's own credentials, refreshed as botocore refreshes them (a private but stable hook)
+            credentials = self._client._get_credentials()
+        except AttributeError:
+            raise Unsupported("this botocore has no _get_credentials") from None
+        if credentials is None:
+            raise Unsupported("no credentials")  # botocore raises its own clear NoCredentialsError
+        frozen = await credentials.get_frozen_credentials()
+        S3SigV4Auth(frozen, "s3", self._client.meta.region_name).add_auth(request)
+        async with self._session.put(url, data=data, headers=dict(request.headers.items()),
+                                     allow_redirects=False) as response:
+            body = await response.read()
+            if response.status == 200:
+                return response.headers.get("ETag", "").strip('"')
+            if 300 <= response.status < 400:
+                raise Unsupported("redirect")
+            code, message = _error(body)
+            if code in ("AuthorizationHeaderMalformed", "PermanentRedirect", "IllegalLocationConstraintException"):
+                raise Unsupported(code)
+            raise ClientError({"Error": {"Code": code or str(response.status), "Message": message},
+                               "ResponseMetadata": {"HTTPStatusCode": response.status}}, "PutObject")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _error(body: bytes) -> tuple[str, str]:
+    try:
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
+        return "", body[:200].decode("utf-8", "replace")
+    return root.findtext("Code") or "", root.findtext("Message") or ""
