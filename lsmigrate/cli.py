@@ -15,7 +15,15 @@ from .deployment import DeploymentFileError
 from .endpoints import TargetError
 from .engine import Engine, Settings
 from .estimate import estimate, probe
-from .jobs import Source, local_files, open_job, resolve_target, source_from_data_dir, source_from_path
+from .jobs import (
+    Source,
+    destination_label,
+    local_files,
+    open_job,
+    resolve_target,
+    source_from_data_dir,
+    source_from_path,
+)
 from .journal import JournalError, state_dir
 from .labelstudio import NotADataDir
 from .lock import DestinationLock, LockHeld
@@ -135,7 +143,9 @@ def _target(kwargs, url: str | None, provider: str | None = None):
 
 
 def _describe(target) -> str:
-    return target.url + (f" (endpoint {target.endpoint_url})" if target.endpoint_url else "")
+    from .endpoints import public
+
+    return target.url + (f" (endpoint {public(target.endpoint_url)})" if target.endpoint_url else "")
 
 
 def _setup_logging(verbose: int) -> None:
@@ -534,7 +544,7 @@ def sync_command(src, dst, src_endpoint_url, dst_endpoint_url, delete, max_delet
         source_store = open_store(source_target, transfers=settings.transfers, retries=settings.retries)
         source_store.check()
         entries, origin = source_store.list(), StoreOrigin(source_store)
-        label = f"{source_target.url} at {source_target.endpoint_url or 'default endpoint'}"
+        label = destination_label(source_target)
     log = JsonLog(json_log)
     progress = Progress(enabled=False if (quiet or as_json) else None, label="sync")
     try:
@@ -561,6 +571,9 @@ def sync_command(src, dst, src_endpoint_url, dst_endpoint_url, delete, max_delet
         doc["took_over_lock_of_pid"] = outcome.took_over_lock.get("pid")
     log.event("stats", **{k: v for k, v in doc.items() if k not in ("failures", "delete_failures")})
     log.close()
+    dest_store.close()
+    if source_target is not None:
+        source_store.close()
     text = render_copy(doc) + f"\ndeleted {outcome.deleted:,}" + (
         f"; {outcome.delete_refused}" if outcome.delete_refused else "")
     basis = ", ".join(f"{n:,} by {how}" for how, n in sorted(outcome.bases.items()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import deployment
@@ -26,14 +26,19 @@ class Edit:
     kind: str  # env | compose | values
     old_text: str
     new_text: str
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # values to mask wherever they show
 
     @property
     def changed(self) -> bool:
         return self.old_text != self.new_text
 
     def diff(self) -> str:
-        """The change as a unified diff, with every secret's value masked."""
-        return redact(deployment.unified_diff(self.old_text, self.new_text, self.path.name))
+        """The change as a unified diff, with every secret's value masked: by name on its own line, and by
+        value wherever it stands (a YAML block scalar puts the value on the next line)."""
+        text = redact(deployment.unified_diff(self.old_text, self.new_text, self.path.name))
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
 
 
 _SECRET_NAMES = "|".join(sorted({*SECRET_VARIABLES, "accessKey", "secretKey", "storageAccountKey",
@@ -121,19 +126,40 @@ def prepare(target: Target, settings: Mapping[str, str], *, env_file: str | None
     variables = storage_variables(target, settings)
     if no_nginx:
         variables.update(NGINX_VARIABLES)
+    secrets = {value for name, value in {**settings, **variables}.items() if _is_secret(name) and value}
     if kind == "env":
-        new = deployment.update_env_text(old, _effective_names(deployment.read_env_file(path), variables), name=name)
+        current = deployment.read_env_file(path)
+        new = deployment.update_env_text(old, _effective_names(current, variables), name=name)
     elif kind == "compose":
         current = deployment.read_compose_environment(path, compose_service)
         new = deployment.update_compose_text(old, _effective_names(current, variables), service=compose_service,
                                              name=name)
     else:
-        deployment.read_helm_values(path)  # malformed YAML stops here, with its line number
+        current = _flatten(deployment.read_helm_values(path))  # malformed YAML stops here, with its line
         changes = helm_changes(target)
         if no_nginx:
             changes.update({f"global.extraEnvironmentVars.{key}": value for key, value in NGINX_VARIABLES.items()})
         new = deployment.update_helm_values_text(old, changes, name=name)
-    return Edit(path, kind, old, new)
+    secrets |= {str(value) for name, value in current.items() if _is_secret(name) and value}
+    return Edit(path, kind, old, new, tuple(s for s in secrets if len(s) >= 4))
+
+
+_SECRET_KEYS = {"accesskey", "secretkey", "storageaccountkey", "applicationcredentialsjson"}
+
+
+def _is_secret(name: str) -> bool:
+    bare = name.rsplit(".", 1)[-1]
+    return any(bare.endswith(v) for v in SECRET_VARIABLES) or bare.lower() in _SECRET_KEYS
+
+
+def _flatten(tree: Mapping, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def next_steps(edit: Edit, target: Target) -> list[str]:

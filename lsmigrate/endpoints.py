@@ -77,12 +77,26 @@ def _clean_folder(folder: str | None) -> str:
     return (folder or "").strip("/")
 
 
+def public(url: str | None) -> str | None:
+    """A URL as it may be shown or stored: any user:password@ part masked."""
+    if not url or "@" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return parts._replace(netloc=f"***@{host}").geturl()
+
+
 def parse_url(url: str) -> Target:
     """`s3://bucket/folder`, `gs://bucket/folder`, `az://container/folder` -> Target (no credentials yet)."""
     parts = urlsplit(url)
     provider = SCHEMES.get(parts.scheme.lower())
     if provider is None:
-        raise TargetError(f"not a destination URL: {url!r} (use s3://bucket/folder, gs://bucket/folder or az://container/folder)")
+        raise TargetError(f"not a destination URL: {public(url)!r} (use s3://bucket/folder, gs://bucket/folder or "
+                          "az://container/folder)")
     if not parts.netloc:
         raise TargetError(f"{url!r} has no bucket name (use {parts.scheme}://bucket/folder)")
     if "@" in parts.netloc:
@@ -240,11 +254,11 @@ def open_store(target: Target, *, transfers: int = 16, retries: int = 5):
     if target.provider == "gcs":
         from .uploads.gcs import GCSStore
 
-        return GCSStore(target, _gcs_filesystem(target))
+        return GCSStore(target, _gcs_filesystem(target), retries=retries)
     if target.provider == "azure":
         from .uploads.azure import AzureStore
 
-        return AzureStore(target, _azure_filesystem(target))
+        return AzureStore(target, _azure_filesystem(target), retries=retries)
     raise TargetError(f"{target.url}: unknown provider {target.provider}")
 
 
@@ -294,7 +308,11 @@ def _azure_filesystem(target: Target):
 
     connection = azure_connection_string(target)
     if connection:
-        return adlfs.AzureBlobFileSystem(connection_string=connection, skip_instance_cache=True)
+        try:
+            return adlfs.AzureBlobFileSystem(connection_string=connection, skip_instance_cache=True)
+        except ValueError:
+            raise TargetError("the Azure connection string is malformed (AZURE_STORAGE_CONNECTION_STRING, or "
+                              "STORAGE_AZURE_ACCOUNT_NAME/KEY): expected AccountName=...;AccountKey=...;...") from None
     if target.account_name:  # no key: Azure AD (DefaultAzureCredential), as on a managed identity
         return adlfs.AzureBlobFileSystem(account_name=target.account_name, anon=False, skip_instance_cache=True)
     raise TargetError("no Azure credentials: set STORAGE_AZURE_ACCOUNT_NAME and STORAGE_AZURE_ACCOUNT_KEY, "

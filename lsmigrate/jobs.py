@@ -81,8 +81,18 @@ def resolve_target(*, url: str | None = None, env_file: str | None = None, compo
     source = env_file or compose or "the environment"
     target: Target | None = None
     if values:
-        target = endpoints.from_helm_persistence(deployment.read_helm_values(values), settings,
-                                                 source=str(values), provider=provider)
+        persistence = deployment.read_helm_values(values)
+        kind = provider or (endpoints.parse_url(url).provider if url else None)
+        config = persistence.get("config") if isinstance(persistence.get("config"), Mapping) else {}
+        if str(persistence.get("type") or "volume") == "volume" and kind and isinstance(config.get(kind), Mapping):
+            # Before the switch: the chart still says `volume`, but its config.<provider> may already hold
+            # the credentials (inline or by secret); the bucket comes from --to.
+            name = "containerName" if kind == "azure" else "bucket"
+            section = dict(config[kind])
+            if url and not section.get(name):
+                section[name] = endpoints.parse_url(url).bucket
+            persistence = {**persistence, "config": {**config, kind: section}}
+        target = endpoints.from_helm_persistence(persistence, settings, source=str(values), provider=kind)
     if target is None:
         try:
             target = endpoints.from_settings(settings, source=source)
@@ -116,7 +126,7 @@ def _with_credentials(target: Target, settings: Mapping[str, str]) -> Target:
 
 
 def destination_label(target: Target) -> str:
-    return f"{target.url} at {target.endpoint_url or 'default endpoint'}"
+    return f"{target.url} at {endpoints.public(target.endpoint_url) or 'default endpoint'}"
 
 
 def journal_for(source: Source, target: Target, state: str | None) -> Journal:

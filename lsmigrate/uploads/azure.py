@@ -42,11 +42,13 @@ _ACCOUNT_ACTIONS = {"GetBlobServiceProperties", "SetBlobServiceProperties"}
 _DIGEST_CODES = {"Md5Mismatch", "InvalidMd5", "Crc64Mismatch"}
 
 
-def _code(exc: HttpResponseError) -> str:
-    code = exc.error_code
+def _code(exc: Exception) -> str:
+    """The service's error code, from any of the SDK's errors (some, like IncompleteReadError, carry none)."""
+    code = getattr(exc, "error_code", None)
     code = getattr(code, "value", code)
-    if not code and exc.response is not None:
-        code = exc.response.headers.get("x-ms-error-code")
+    response = getattr(exc, "response", None)
+    if not code and response is not None:
+        code = response.headers.get("x-ms-error-code")
     return str(code or "")
 
 
@@ -111,17 +113,17 @@ class AzureStore(Store):
     max_parts = 50_000
     trust_listed_parts = False  # the block list has no checksums and the commit checks no whole-blob MD5
 
-    def __init__(self, target: Target, fs) -> None:
+    def __init__(self, target: Target, fs, *, retries: int = 3) -> None:
         self.target = target
         self.fs = fs
         self.container = target.bucket
         self.prefix = f"{target.folder}/" if target.folder else ""
         self.url = target.url
-        self._service = self._make_client(target, fs.service_client)
+        self._service = self._make_client(target, fs.service_client, retries)
         self._single_put_limit = SINGLE_PUT_LIMIT
 
     @staticmethod
-    def _make_client(target: Target, base):
+    def _make_client(target: Target, base, retries: int):
         """Our own aio client on adlfs's account URL and credential (SAS, key or token alike), with retries
         that give up in seconds: the SDK's default backoff (15 s, x3) takes over a minute to report an
         unreachable endpoint, and the engine retries each file itself anyway."""
@@ -135,7 +137,7 @@ class AzureStore(Store):
             if target.account_name and target.account_key:
                 credential = {"account_name": target.account_name, "account_key": target.account_key}
         return BlobServiceClient(account_url=url, credential=credential, max_single_put_size=SINGLE_PUT_LIMIT,
-                                 retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3,
+                                 retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=retries,
                                                                random_jitter_range=1))
 
     # plumbing

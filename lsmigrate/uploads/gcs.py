@@ -7,7 +7,9 @@ Chunks of one session go in order, so `parallel_parts` is off: files run in para
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -35,7 +37,8 @@ class GCSStore(Store):
     # server and compared again at the end, so no byte can slip in unchecked.
     trust_listed_parts = True
 
-    def __init__(self, target: Target, fs) -> None:
+    def __init__(self, target: Target, fs, *, retries: int = 3) -> None:
+        self.retries = retries
         self.target = target
         self.fs = fs
         self.bucket = target.bucket
@@ -47,9 +50,33 @@ class GCSStore(Store):
         self._resume_at: dict[str, int] = {}  # session -> bytes the server reported persisted
 
     # plumbing
+    async def _send(self, method: str, url: str, *, headers=None, json=None, data=None, **params):
+        """gcsfs's own request (its session, auth headers and error mapping) without its fixed six retries
+        with up to 32 s of backoff and a logged traceback: `--retries` decides, with jittered backoff, and
+        only for what can succeed on a retry (429, 5xx, dropped connections)."""
+        from gcsfs.retry import HttpError, is_retriable, validate_response
+
+        attempt = 0
+        while True:
+            try:
+                await self.fs._set_session()
+                async with self.fs.session.request(
+                        method=method, url=url, params=self.fs._get_params(params), json=json, data=data,
+                        headers=self.fs._get_headers(headers), timeout=self.fs.requests_timeout) as response:
+                    status, answer_headers, contents = response.status, response.headers, await response.read()
+                validate_response(status, contents, url)
+                return status, answer_headers, None, contents
+            except Exception as exc:
+                expired_token = isinstance(exc, HttpError) and exc.code == 401 and attempt == 0
+                if attempt >= self.retries or not (is_retriable(exc) and (not isinstance(exc, HttpError) or
+                                                                         exc.code != 401 or expired_token)):
+                    raise
+            attempt += 1
+            await asyncio.sleep(min(0.5 * 2 ** attempt, 10) * random.uniform(0.5, 1.5))
+
     def _request(self, action: str, rel: str | None, method: str, url: str, **kwargs):
         try:
-            return sync(self.fs.loop, self.fs._request, method, url, **kwargs)
+            return sync(self.fs.loop, self._send, method, url, **kwargs)
         except FileNotFoundError:
             raise StoreError(f"{action} {self._where(rel)}: not found", gone=True) from None
         except StoreError:
