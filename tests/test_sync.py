@@ -152,3 +152,28 @@ def _peak_rss(proc: subprocess.Popen) -> int:
         time.sleep(0.02)
     proc.wait()
     return peak_kib * 1024
+
+
+def test_s3_to_s3_on_one_endpoint_copies_server_side(s3_env, s3_bucket, moto_server, tmp_path, monkeypatch):
+    from s3util import Recorder, uploads_in
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_bucket.endpoint_url)
+    data = _seed(tmp_path, s3_bucket, large_files=(7 * MiB,))
+    target = f"{s3_bucket.name}-copy"
+    s3_bucket.client().create_bucket(Bucket=target)
+    recorder = Recorder(moto_server.endpoint_url)
+    recorder.start()
+    result, doc = _sync(f"{s3_bucket.url}/m", f"s3://{target}/r", "--endpoint-url", s3_bucket.endpoint_url,
+                        "--src-endpoint-url", s3_bucket.endpoint_url)
+    requests = recorder.stop()
+    assert result.exit_code == 0, result.output
+    assert doc["copied"] == len(data.files)
+    assert uploads_in(requests) == (0, 0), "no object body and no part went through this machine"
+    copies = [r for r in requests if r["method"] == "PUT" and "x-amz-copy-source" in {k.lower() for k in r["headers"]}]
+    assert len(copies) == len(data.files)
+    client = s3_bucket.client()
+    for rel in data.files:
+        assert client.get_object(Bucket=target, Key=f"r/{rel}")["Body"].read() == data.path(rel).read_bytes()
+    again, doc = _sync(f"{s3_bucket.url}/m", f"s3://{target}/r", "--endpoint-url", s3_bucket.endpoint_url,
+                       "--src-endpoint-url", s3_bucket.endpoint_url)
+    assert doc["copied"] == 0
