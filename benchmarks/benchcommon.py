@@ -99,7 +99,6 @@ def isolated_env(work: Path, endpoint_url: str, extra: dict[str, str] | None = N
         "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": SECRET_KEY,
         "RCLONE_CONFIG_BENCH_REGION": REGION,
         "XDG_STATE_HOME": str(work / "xdg-state"),  # lsmigrate's default journal place, never the user's
-        "PYTHONDONTWRITEBYTECODE": "1",
     })
     env.update(extra or {})
     return env
@@ -372,6 +371,56 @@ def machine_markdown(tools: list[str]) -> str:
     for key, value in tool_versions(tools).items():
         lines.append(f"| {key} | {value} |")
     return "\n".join(lines)
+
+
+def lsmigrate_source_id(package_dir: Path | None = None) -> str:
+    """Which lsmigrate is measured: git HEAD (+dirty when lsmigrate/ has uncommitted changes) plus a hash
+    of the package's .py files (the tree may be edited while a benchmark runs)."""
+    import hashlib
+
+    package_dir = package_dir or REPO_ROOT / "lsmigrate"
+    h = hashlib.sha1()
+    for path in sorted(package_dir.rglob("*.py")):
+        h.update(str(path.relative_to(package_dir)).encode())
+        try:
+            h.update(path.read_bytes())
+        except OSError:
+            pass
+    head = "no-git"
+    try:
+        r = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                           text=True, timeout=10)
+        if r.returncode == 0:
+            head = r.stdout.strip()
+        r = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--", "lsmigrate"],
+                           capture_output=True, text=True, timeout=10)
+        if r.returncode == 0 and r.stdout.strip():
+            head += "+dirty"
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return f"{head} src:{h.hexdigest()[:10]}"
+
+
+def snapshot_lsmigrate() -> tuple[Path, str]:
+    """Copy lsmigrate/ as it is now into benchmarks/work/lsmigrate-snapshot/<time>/ and byte-compile it.
+
+    The benchmark runs that copy (PYTHONPATH first, ahead of the editable install), so one benchmark
+    measures one version even while the tree is being edited, and no run pays for compiling the
+    modules (this environment sets PYTHONDONTWRITEBYTECODE=1, so the live tree has no .pyc files and
+    every start would compile ~30 modules; an installed lsmigrate has them). Returns (PYTHONPATH, id)."""
+    import compileall
+
+    dest = WORK_DIR / "lsmigrate-snapshot" / time.strftime("%Y%m%d-%H%M%S")
+    if dest.exists():
+        shutil.rmtree(dest)
+    source_id = lsmigrate_source_id()
+    shutil.copytree(REPO_ROOT / "lsmigrate", dest / "lsmigrate",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    copied_id = lsmigrate_source_id(dest / "lsmigrate")
+    if copied_id.split(" src:")[1] != source_id.split(" src:")[1]:
+        source_id = copied_id + " (tree changed while copying)"
+    compileall.compile_dir(str(dest / "lsmigrate"), quiet=1)
+    return dest, source_id + " (snapshot)"
 
 
 def now_utc() -> str:

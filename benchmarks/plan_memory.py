@@ -38,8 +38,10 @@ from benchcommon import (
     run_measured,
     s3_client,
     section_body,
+    snapshot_lsmigrate,
     tail,
     tool,
+    wait_quiet,
     write_section,
 )
 
@@ -110,6 +112,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="rclone serve s3 (default) or moto_server; the bucket is empty either way")
     ap.add_argument("--regen", action="store_true", help="regenerate the data dir even if present")
     ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("--quiet-wait", type=float, default=120.0,
+                    help="wait up to this many seconds for other processes to go under 0.15 cores first")
+    ap.add_argument("--max-other-load", type=float, default=0.25,
+                    help="measure again when other processes used more cores than this meanwhile")
+    ap.add_argument("--retry-noisy", type=int, default=3, help="extra attempts allowed (default 3)")
     ap.add_argument("--no-write", action="store_true", help="do not touch RESULTS.md")
     args = ap.parse_args(argv)
 
@@ -128,8 +135,10 @@ def main(argv: list[str] | None = None) -> int:
         server = RcloneS3Server(server_root, ACCESS_KEY, SECRET_KEY)
     else:
         server = MotoServer()
+    snapshot, source_id = snapshot_lsmigrate()  # one version, byte-compiled (see benchcommon)
+    print(f"[lsmigrate] measuring {source_id} at {snapshot}", flush=True)
     with server:
-        env = isolated_env(WORK_DIR, server.endpoint_url)
+        env = {**isolated_env(WORK_DIR, server.endpoint_url), "PYTHONPATH": str(snapshot)}
         bucket = f"plan-{int(time.time())}"
         s3_client(server.endpoint_url).create_bucket(Bucket=bucket)
         state = WORK_DIR / "state" / f"{bucket}.journal"
@@ -137,8 +146,22 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [tool("lsmigrate"), "plan", "--data-dir", str(root), "--to", f"s3://{bucket}/f",
                "--endpoint-url", server.endpoint_url, "--state", str(state), "--json"]
         print(f"[plan] {' '.join(cmd)}", flush=True)
-        m = run_measured(cmd, env=env, log_stem=WORK_DIR / "logs" / f"plan-{bucket}", server_pid=server.pid,
-                         timeout=args.timeout)
+        # The machine is shared: wait for a quiet moment, and measure again when other processes took
+        # more than --max-other-load cores meanwhile (the quietest attempt is kept).
+        attempts = []
+        for attempt in range(1, args.retry_noisy + 2):
+            wait_quiet(args.quiet_wait, 0.15, (server.pid,))
+            if state.exists():
+                state.unlink()
+            m = run_measured(cmd, env=env, log_stem=WORK_DIR / "logs" / f"{bucket}-a{attempt}",
+                             server_pid=server.pid, timeout=args.timeout, cwd=WORK_DIR)
+            attempts.append(m)
+            load = m.other_cpu / m.wall if m.wall else 0.0
+            if load <= args.max_other_load or m.returncode != 0:
+                break
+            print(f"[plan] other processes used {load:.2f} cores meanwhile ({m.wall:.2f} s): measuring again",
+                  flush=True)
+        m = min(attempts, key=lambda a: a.other_cpu / a.wall if a.wall else 0.0)
     if args.server == "rclone":
         shutil.rmtree(server_root, ignore_errors=True)
     if state.exists():
@@ -166,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
 
     row = (f"| {started} | {n:,} | {args.server} | {m.wall:.2f} | {n / m.wall:,.0f} | {m.maxrss_mib:.1f} | "
-           f"{m.cpu:.2f} | {m.server_cpu or 0:.2f} | {total if total is not None else 'n/a'} | "
+           f"{m.cpu:.2f} | {m.server_cpu or 0:.2f} | {m.other_cpu / m.wall if m.wall else 0:.2f} | "
+           f"{total if total is not None else 'n/a'} | {source_id} | "
            f"{'ok' if ok else 'FAILED: ' + '; '.join(problems).replace('|', '/')} | `{command_line()}` |")
     if not args.no_write:
         rows = [*existing_rows(), row]
@@ -180,12 +204,15 @@ def main(argv: list[str] | None = None) -> int:
             "--state FRESH --json`.",
             "",
             "| date | files | server | wall s | files/s | peak RSS MiB | client CPU s | server CPU s "
-            "| JSON total.files | check | command |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| other processes, cores | JSON total.files | lsmigrate | check | command |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             *rows,
             "",
             "Peak RSS: `ru_maxrss` of the lsmigrate process (kernel high-water mark, from `os.wait4`). "
-            "CPU: user+sys of that process. Wall: process start to exit (Python start-up included).",
+            "CPU: user+sys of that process. Wall: process start to exit (Python start-up included). Other "
+            "processes: average cores used by the rest of the machine meanwhile (it is shared; > 0.25 means "
+            "the wall time is inflated). lsmigrate: git commit and source hash of the byte-compiled copy "
+            "measured (see README).",
             "",
             "Machine (latest run):",
             "",

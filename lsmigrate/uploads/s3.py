@@ -63,6 +63,7 @@ class S3Store(Store):
         if self._client is None:
             await self.fs.set_session()
             self._client = await self.fs.get_s3(self.bucket)
+            self._client.meta.events.register("before-sign.s3", _no_expect_continue)
         return await getattr(self._client, method)(**kwargs)
 
     def _run(self, action: str, rel: str | None, method: str, **kwargs):
@@ -179,6 +180,7 @@ class S3Store(Store):
             if self._client is None:
                 await self.fs.set_session()
                 self._client = await self.fs.get_s3(self.bucket)
+                self._client.meta.events.register("before-sign.s3", _no_expect_continue)
             self._lean = LeanPut(self._client, self.bucket, connections=self._connections,
                                  verify=bool(self.target.verify_ssl))
         return await self._lean.put(key, data, content_md5, args)
@@ -315,3 +317,11 @@ class S3Store(Store):
                 return
             kwargs.update(KeyMarker=page["NextKeyMarker"], UploadIdMarker=page["NextUploadIdMarker"])
 
+
+def _no_expect_continue(request, **kwargs) -> None:
+    """botocore asks for `Expect: 100-continue` on bodies over 1 MiB; aiohttp then waits for the server's
+    interim answer with no fallback, and a server that never sends one stalls the part until the read
+    timeout (seen once: 7 parts idle for minutes). The header is not signed; without it the body follows
+    the headers at once, as every peer tool sends it."""
+    if "Expect" in request.headers:
+        del request.headers["Expect"]
