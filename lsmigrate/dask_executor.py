@@ -10,6 +10,7 @@ each worker reads its own environment (or mounted files), as Label Studio's pods
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import Iterable, Iterator
@@ -103,8 +104,20 @@ def _worker_store(target: Target, settings: Settings):
             configured = _with_credentials(target, dict(os.environ))
             store = open_store(replace(configured, endpoint_url=target.endpoint_url or configured.endpoint_url),
                                transfers=settings.transfers, retries=settings.retries)
+            if not _STORES:
+                atexit.register(_close_stores)
             _STORES[key] = store
         return store
+
+
+def _close_stores() -> None:
+    """At worker exit: close the HTTP sessions of the cached stores (else aiohttp warns about each)."""
+    for store in _STORES.values():
+        try:
+            store.close()
+        except Exception:  # noqa: BLE001 - the process is ending; nothing to report to
+            pass
+    _STORES.clear()
 
 
 def run_batch(target: Target, source: Target | None, settings: Settings, actions: list[Action],
