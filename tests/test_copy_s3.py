@@ -231,3 +231,23 @@ def test_no_request_waits_on_expect_100_continue(s3_env, s3_bucket, moto_server,
     requests = recorder.stop()
     assert uploads_in(requests)[1] >= 2
     assert not [r for r in requests if "expect" in {k.lower() for k in r["headers"]}]
+
+
+def test_ctrl_c_exits_130_and_the_same_command_finishes(s3_env, s3_bucket, tmp_path):
+    data = make_data_dir(tmp_path / "ls", projects=2, uploads_per_project=30, large_files=(20 * MiB,))
+    args = ("copy", str(data.root), f"{s3_bucket.url}/int", "--endpoint-url", s3_bucket.endpoint_url,
+            *SMALL_PARTS, "--bwlimit", "8MiB")
+    proc = spawn(*args, "-q")
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except Exception:
+        proc.kill()
+        raise
+    assert proc.returncode == 130, err.decode()
+    assert "run the same command again to resume" in err.decode() and "Traceback" not in err.decode()
+    again = run(*args[:-2], "--json")
+    assert again.exit_code == 0, again.output
+    doc = json.loads(again.stdout)
+    assert doc["copied"] + doc["skipped"] + doc["identical"] == len(data.files) and doc["skipped"] > 0
