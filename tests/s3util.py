@@ -27,6 +27,39 @@ def spawn(*args: str, env: dict[str, str] | None = None, **popen) -> subprocess.
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
 
 
+def kill_when(proc: subprocess.Popen, probe, *, timeout: float = 120, every: float = 0.02):
+    """SIGKILL `proc` as soon as `probe()` returns something truthy (or at the timeout, or if it ended);
+    returns the last value `probe()` gave."""
+    import signal
+    import time
+
+    seen = None
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            seen = probe()
+            if seen:
+                break
+            time.sleep(every)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    return seen
+
+
+def journaled_parts(state: Path) -> tuple[int, str | None]:
+    """(parts journaled as sent and checked, the open session id) from a journal file, read while it is live."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(state) as db:
+            parts = db.execute("SELECT count(*) FROM parts WHERE etag IS NOT NULL").fetchone()[0]
+            row = db.execute("SELECT upload_id FROM files WHERE upload_id IS NOT NULL").fetchone()
+    except sqlite3.Error:
+        return 0, None
+    return parts, row[0] if row else None
+
+
 def all_objects(client, bucket: str, prefix: str = "") -> dict[str, dict]:
     found = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
-import sqlite3
-import time
 import uuid
 
 import gcsfs
 import pytest
 from azure.storage.blob import BlobServiceClient
 from lsdata import make_data_dir
-from s3util import all_objects, run, spawn
+from s3util import all_objects, journaled_parts, kill_when, run, spawn
 
 from lsmigrate.uploads.azure import AzureStore
 
@@ -79,21 +76,7 @@ def test_azure_resumes_after_sigkill(az, azurite, tmp_path, monkeypatch):
     args = ("copy", str(data.root), f"az://{az.container_name}/m", "--transfers", "1", "--chunk-size", "4MiB",
             "--multipart-threshold", "5MiB", "--state", str(state))
     proc = spawn(*args, "--quiet", "--bwlimit", "16MiB")
-    journaled = 0
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                with sqlite3.connect(state) as db:
-                    journaled = db.execute("SELECT count(*) FROM parts WHERE etag IS NOT NULL").fetchone()[0]
-            except sqlite3.Error:
-                pass
-            if journaled >= 4:
-                break
-            time.sleep(0.02)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    journaled = kill_when(proc, lambda: journaled_parts(state)[0] >= 4 and journaled_parts(state)[0]) or 0
     assert journaled >= 4, "the copy should have been killed inside the large file"
     staged = az.get_blob_client(f"m/{big}").get_block_list("uncommitted")[1]
     assert len(staged) >= journaled  # the server holds the blocks the journal says were sent

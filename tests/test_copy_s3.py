@@ -11,7 +11,7 @@ import time
 
 import pytest
 from lsdata import make_data_dir
-from s3util import Recorder, all_objects, read_object, run, spawn, uploads_in
+from s3util import Recorder, all_objects, kill_when, read_object, run, spawn, uploads_in
 
 MiB = 1024 * 1024
 SMALL_PARTS = ("--chunk-size", "5MiB", "--multipart-threshold", "6MiB")
@@ -101,21 +101,15 @@ def test_kill_during_multipart_then_rerun_resumes(s3_env, s3_bucket, tmp_path, m
     args = ("copy", str(data.root), f"{s3_bucket.url}/lsdata", "--endpoint-url", s3_bucket.endpoint_url,
             "--transfers", "1", "--chunk-size", "5MiB", "--multipart-threshold", "6MiB", "--quiet")
     client = s3_bucket.client()
-    proc = spawn(*args)
-    parts_before = 0
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            uploads = client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads", [])
-            if uploads:
-                listed = client.list_parts(Bucket=s3_bucket.name, Key=uploads[0]["Key"], UploadId=uploads[0]["UploadId"])
-                parts_before = len(listed.get("Parts", []))
-                if parts_before >= 4:
-                    break
-            time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    def parts_on_server() -> int:
+        uploads = client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads", [])
+        if not uploads:
+            return 0
+        listed = client.list_parts(Bucket=s3_bucket.name, Key=uploads[0]["Key"], UploadId=uploads[0]["UploadId"])
+        count = len(listed.get("Parts", []))
+        return count if count >= 4 else 0
+
+    parts_before = kill_when(spawn(*args), parts_on_server, every=0.05) or 0
     assert parts_before >= 4, "the copy should have been killed in the middle of the large file"
     copied_before = set(all_objects(client, s3_bucket.name))
     assert copied_before, "small files come first in key order, some must be done"

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
-import sqlite3
-import time
 
 import gcsfs
 import pytest
 from lsdata import make_data_dir
-from s3util import run, spawn
+from s3util import journaled_parts, kill_when, run, spawn
 
 from lsmigrate.uploads.gcs import GCSStore
 
@@ -97,25 +94,11 @@ def test_gcs_session_resumes_after_sigkill(s3_env, gcs_emulator, tmp_path, monke
     state = tmp_path / "journal.sqlite3"
     args = ("copy", str(data.root), "gs://resume/media", "--endpoint-url", gcs_emulator.endpoint_url,
             "--transfers", "1", "--chunk-size", "8MiB", "--multipart-threshold", "9MiB", "--state", str(state))
-    proc = spawn(*args, "--quiet")
-    done_parts, session = 0, None
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline and proc.poll() is None:
-            if state.exists():
-                try:
-                    with sqlite3.connect(state) as db:
-                        done_parts = db.execute("SELECT count(*) FROM parts WHERE etag IS NOT NULL").fetchone()[0]
-                        row = db.execute("SELECT upload_id FROM files WHERE upload_id IS NOT NULL").fetchone()
-                        session = row[0] if row else None
-                except sqlite3.Error:
-                    pass
-            if done_parts >= 2:
-                break
-            time.sleep(0.02)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    def two_parts():
+        parts, session = journaled_parts(state)
+        return (parts, session) if parts >= 2 and session else None
+
+    done_parts, session = kill_when(spawn(*args, "--quiet"), two_parts) or (0, None)
     assert done_parts >= 2 and session, "the copy should have been killed inside the large file"
     persisted = _persisted(session, 48 * MiB)
     assert persisted >= done_parts * 8 * MiB  # the server holds what the journal says was sent
