@@ -39,7 +39,6 @@ CREATE TABLE IF NOT EXISTS parts (
 """
 VERIFIED = "verified"
 UPLOADING = "uploading"
-FAILED = "failed"
 
 
 class JournalError(Exception):

@@ -41,11 +41,6 @@ class Progress:
         if self.enabled and nbytes:
             self._bytes.update(nbytes)
 
-    def unsent(self, nbytes: int) -> None:
-        """Bytes counted as sent that must be sent again (a retried part or file)."""
-        if self.enabled and nbytes:
-            self._bytes.update(-nbytes)
-
     def file_done(self) -> None:
         if self.enabled:
             self._files.update(1)

@@ -6,7 +6,6 @@ import io
 import mimetypes
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..scan import RemoteObject
@@ -24,13 +23,6 @@ class StoreError(Exception):
         self.fatal = fatal
         self.digest = digest
         self.gone = gone  # the upload session no longer exists
-
-
-@dataclass(frozen=True)
-class Uploaded:
-    """What the server said about an object it stored."""
-
-    etag: str | None
 
 
 def content_type(name: str) -> tuple[str, str | None]:
