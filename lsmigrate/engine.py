@@ -235,6 +235,10 @@ class Engine:
                     return FileResult(local.rel, Outcome.IDENTICAL, local.size)
             except OSError as exc:
                 return FileResult(local.rel, Outcome.FAILED, local.size, f"cannot read: {exc.strerror or exc}")
+            except StoreError as exc:
+                if exc.fatal:
+                    raise
+                # the comparison could not be made (a HEAD that failed): sending the file settles it
         last = ""
         for attempt in range(self.settings.retries + 1):
             if self._stop.is_set():
