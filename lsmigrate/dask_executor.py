@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from .endpoints import Target, open_store
-from .engine import Engine, FileResult, Outcome, Settings, Stats
+from .engine import Engine, FileResult, Outcome, Settings, Stats, settled_without_transfer
 from .journal import Journal, Record
 from .origins import LocalOrigin, StoreOrigin
 from .plan import Action, Do
@@ -183,10 +183,9 @@ def _count_inline(actions: Iterable[Action], stats: Stats) -> Iterator[Action]:
     for action in actions:
         if action.do is Do.EXTRA:
             continue
-        if action.do is Do.PROBLEM:
-            stats.add(FileResult(action.rel, Outcome.FAILED if action.error else Outcome.PROBLEM, 0, action.reason))
-        elif action.do is Do.SKIP:
-            stats.add(FileResult(action.rel, Outcome.SKIPPED, action.local.size, action.reason))
+        settled = settled_without_transfer(action)
+        if settled is not None:
+            stats.add(settled)
         else:
             yield action
 

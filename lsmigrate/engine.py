@@ -134,6 +134,15 @@ class ByteBudget:
             self._cond.notify_all()
 
 
+def settled_without_transfer(action: Action) -> FileResult | None:
+    """The outcome of an action that needs no transfer (a problem, or verified earlier), else None."""
+    if action.do is Do.PROBLEM:
+        return FileResult(action.rel, Outcome.FAILED if action.error else Outcome.PROBLEM, 0, action.reason)
+    if action.do is Do.SKIP:
+        return FileResult(action.rel, Outcome.SKIPPED, action.local.size, action.reason)
+    return None
+
+
 def part_size_for(size: int, chunk_size: int, *, min_part: int, max_parts: int) -> int:
     """The chunk size, grown (to whole MiB) so the file fits in max_parts parts."""
     part = max(chunk_size, min_part)
@@ -193,12 +202,9 @@ class Engine:
                     break
                 if action.do is Do.EXTRA:
                     continue
-                if action.do is Do.PROBLEM:
-                    stats.add(FileResult(action.rel, Outcome.FAILED if action.error else Outcome.PROBLEM, 0,
-                                         action.reason))
-                    continue
-                if action.do is Do.SKIP:
-                    stats.add(FileResult(action.rel, Outcome.SKIPPED, action.local.size, action.reason))
+                settled = settled_without_transfer(action)
+                if settled is not None:
+                    stats.add(settled)
                     continue
                 self.progress.planned(action.local.size)
                 in_flight.acquire()
