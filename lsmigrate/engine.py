@@ -23,7 +23,7 @@ from .memory import release_large_buffers
 from .origins import LocalOrigin, SourceChanged, StoreOrigin
 from .plan import Action, Do
 from .report import Progress
-from .scan import LocalFile, RemoteObject
+from .scan import LocalFile, RemoteObject, mtime_ns
 from .uploads.base import Store, StoreError
 
 MiB = 1024 * 1024
@@ -288,14 +288,14 @@ class Engine:
         """Same provider and endpoint on both sides: let the provider copy (no bytes through this machine)."""
         source = getattr(self.origin, "store", None)
         can = getattr(self.store, "can_copy_from", None)
-        if source is None or can is None or not can(source) or entry.size > 5 * 1024**3:
+        if source is None or can is None or not can(source, entry.size):
             return False
         token = self.store.copy_from(source, entry.rel)
         known = entry.md5 or (source.head(entry.rel) or entry).md5
         if known and self.store.expected_token(bytes.fromhex(known), None) not in (None, token):
             raise StoreError(f"{entry.rel}: the copy's checksum {token} is not the source's MD5 {known}", digest=True)
         md5 = known or (token if token and "-" not in token else "")
-        self.journal.mark_verified(entry.rel, entry.size, int((entry.mtime or 0) * 1e9), md5, token)
+        self.journal.mark_verified(entry.rel, entry.size, mtime_ns(entry), md5, token)
         self.progress.sent(entry.size)
         return True
 

@@ -11,7 +11,7 @@ import os
 from typing import NamedTuple
 
 from .checksum import READ_BLOCK, digest_file, open_regular
-from .scan import LocalFile, RemoteObject
+from .scan import LocalFile, RemoteObject, mtime_ns
 from .uploads.base import Store
 
 
@@ -73,7 +73,7 @@ class StoreOrigin:
 
     @staticmethod
     def _version(entry: RemoteObject) -> Version:
-        return Version(entry.size, int((entry.mtime or 0) * 1e9), entry.etag)
+        return Version(entry.size, mtime_ns(entry), entry.etag)
 
     def read_whole(self, entry: RemoteObject) -> tuple[bytes, Version]:
         data = self.store.read_range(entry.rel, 0, entry.size) if entry.size else b""

@@ -12,7 +12,7 @@ from enum import Enum
 
 from .journal import Record
 from .labelstudio import category
-from .scan import LocalFile, Problem, RemoteObject
+from .scan import LocalFile, Problem, RemoteObject, mtime_ns
 
 
 class Do(str, Enum):
@@ -153,10 +153,6 @@ class Summary:
     @property
     def error_count(self) -> int:
         return sum(1 for _, _, error in self.problems if error)
-
-
-def mtime_ns(entry: LocalFile | RemoteObject) -> int:
-    return entry.mtime_ns if isinstance(entry, LocalFile) else int((entry.mtime or 0) * 1e9)
 
 
 def decide_sync(source: LocalFile | RemoteObject | Problem | None, dest: RemoteObject | None,

@@ -30,6 +30,11 @@ class RemoteObject:
     mtime: float | None = None
 
 
+def mtime_ns(entry: LocalFile | RemoteObject) -> int:
+    """Modification time in nanoseconds, whichever side the entry comes from (what the journal keeps)."""
+    return entry.mtime_ns if isinstance(entry, LocalFile) else int((entry.mtime or 0) * 1e9)
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     """Something in the tree that is not copied. `error` ones make the run fail (exit 1); warnings don't."""

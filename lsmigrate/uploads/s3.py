@@ -266,9 +266,9 @@ class S3Store(Store):
         self._run("DeleteObject", rel, "delete_object", Bucket=self.bucket, Key=self._key(rel))
 
     # server-side copy (sync between two buckets of one S3 endpoint)
-    def can_copy_from(self, source: Store) -> bool:
+    def can_copy_from(self, source: Store, size: int) -> bool:
         return (isinstance(source, S3Store) and source.target.endpoint_url == self.target.endpoint_url
-                and source.target.access_key == self.target.access_key and source.fs is not None)
+                and source.target.access_key == self.target.access_key and size <= MAX_COPY_SIZE)
 
     def copy_from(self, source: S3Store, rel: str) -> str | None:
         """CopyObject: the bytes never leave the provider; metadata (md5chksum included) is copied along."""
