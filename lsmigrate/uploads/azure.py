@@ -114,11 +114,8 @@ class AzureStore(Store):
     trust_listed_parts = False  # the block list has no checksums and the commit checks no whole-blob MD5
 
     def __init__(self, target: Target, fs, *, retries: int = 3) -> None:
-        self.target = target
-        self.fs = fs
+        super().__init__(target, fs)
         self.container = target.bucket
-        self.prefix = f"{target.folder}/" if target.folder else ""
-        self.url = target.url
         self._service = self._make_client(target, fs.service_client, retries)
         self._single_put_limit = SINGLE_PUT_LIMIT
 

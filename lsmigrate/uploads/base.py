@@ -60,6 +60,14 @@ class Store(ABC):
     max_key_bytes: int = 1024  # S3 and GCS: 1024 bytes of UTF-8; Azure: 1024 characters (stricter here)
     prefix: str = ""
 
+    def __init__(self, target, fs) -> None:
+        """A store is a target (bucket and folder) reached through one fsspec filesystem."""
+        self.target = target
+        self.fs = fs
+        self.bucket = target.bucket
+        self.prefix = f"{target.folder}/" if target.folder else ""
+        self.url = target.url
+
     def key_bytes(self, rel: str) -> int:
         return len((self.prefix + rel).encode("utf-8"))
 

@@ -38,12 +38,8 @@ class GCSStore(Store):
     trust_listed_parts = True
 
     def __init__(self, target: Target, fs, *, retries: int = 3) -> None:
+        super().__init__(target, fs)
         self.retries = retries
-        self.target = target
-        self.fs = fs
-        self.bucket = target.bucket
-        self.prefix = f"{target.folder}/" if target.folder else ""
-        self.url = target.url
         self._api = f"{fs._location}/storage/v1/b/{_quote(self.bucket)}"
         self._upload = f"{fs._location}/upload/storage/v1/b/{_quote(self.bucket)}/o"
         self._finals: dict[str, dict] = {}  # session -> the object the last chunk created

@@ -40,12 +40,8 @@ MAX_COPY_SIZE = 5 * 1024**3  # CopyObject's limit; larger objects stream through
 
 class S3Store(Store):
     def __init__(self, target: Target, fs, *, connections: int = 32) -> None:
+        super().__init__(target, fs)
         self._connections = connections
-        self.target = target
-        self.fs = fs
-        self.bucket = target.bucket
-        self.prefix = f"{target.folder}/" if target.folder else ""
-        self.url = target.url
         params = dict(target.object_parameters)
         unknown = sorted(set(params) - _OBJECT_PARAMETERS)
         if unknown:
