@@ -492,13 +492,13 @@ def _local_to_steps(result: dict, source: Source, target, kwargs, *, download: b
 
 # sync ------------------------------------------------------------------------------------------------
 def _side(location: str, endpoint: str | None):
-    """A sync side: (label, entries, origin-or-None, store-or-None) for a local path or a URL."""
+    """A sync side's target: None for a local path, else the URL's target with its credentials."""
     from . import endpoints
-    from .jobs import _with_credentials, deployment_settings
+    from .jobs import deployment_settings, with_credentials
 
     if not endpoints.is_remote(location):
         return None
-    target = _with_credentials(endpoints.parse_url(location), deployment_settings())
+    target = with_credentials(endpoints.parse_url(location), deployment_settings())
     return endpoints.with_overrides(target, endpoint_url=endpoint)
 
 
@@ -551,9 +551,8 @@ def sync_command(src, dst, src_endpoint_url, dst_endpoint_url, delete, max_delet
         executor = None
         if kwargs.get("executor") == "dask":
             def executor(journal, actions, listener):
-                stats = _on_cluster(kwargs, dest_target, journal, settings, actions, progress, dest_store,
-                                    source=source_target)
-                return stats
+                return _on_cluster(kwargs, dest_target, journal, settings, actions, progress, dest_store,
+                                   source=source_target)
         outcome = run_sync(entries, origin, dest_store, source_label=label, settings=settings,
                            state=kwargs.get("state"), state_dir=state_dir(), delete=delete, max_delete=max_delete,
                            filters=Filters(tuple(include), tuple(exclude)), log=log, progress=progress,

@@ -95,13 +95,13 @@ _STORES_LOCK = threading.Lock()
 
 def _worker_store(target: Target, settings: Settings):
     """One store per worker process and target, credentials from the worker's own environment."""
-    from .jobs import _with_credentials
+    from .jobs import with_credentials
 
     key = repr(target)  # no secrets in it: targets arrive without them
     with _STORES_LOCK:
         store = _STORES.get(key)
         if store is None:
-            configured = _with_credentials(target, dict(os.environ))
+            configured = with_credentials(target, dict(os.environ))
             store = open_store(replace(configured, endpoint_url=target.endpoint_url or configured.endpoint_url),
                                transfers=settings.transfers, retries=settings.retries)
             if not _STORES:

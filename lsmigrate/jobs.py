@@ -106,14 +106,14 @@ def resolve_target(*, url: str | None = None, env_file: str | None = None, compo
             raise TargetError(f"no destination given: pass --to {hint.get(provider or 's3')}, or --env-file/--values "
                               "with Label Studio's STORAGE_TYPE settings")
         given = endpoints.parse_url(url)
-        target = _with_credentials(given, settings)
+        target = with_credentials(given, settings)
     target = endpoints.with_overrides(target, url=url, endpoint_url=endpoint_url, region=region)
     if provider and target.provider != provider:
         raise TargetError(f"the destination {target.url} is {target.provider}, not {provider}")
     return target
 
 
-def _with_credentials(target: Target, settings: Mapping[str, str]) -> Target:
+def with_credentials(target: Target, settings: Mapping[str, str]) -> Target:
     """A bare URL takes credentials and object settings from Label Studio's variables when they are set
     (else the provider's own chain)."""
     from dataclasses import replace
