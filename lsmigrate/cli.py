@@ -539,7 +539,7 @@ def sync_command(src, dst, src_endpoint_url, dst_endpoint_url, delete, max_delet
     dest_store.check()
     if source_target is None:
         source = replace(source_from_path(src), include_legacy_export=kwargs["include_legacy_export"])
-        entries, origin, label = local_files(source), LocalOrigin(str(source.root)), str(source.root)
+        entries, origin, label = local_files(source), LocalOrigin(), str(source.root)
     else:
         source_store = open_store(source_target, transfers=settings.transfers, retries=settings.retries)
         source_store.check()

@@ -124,7 +124,7 @@ def run_batch(target: Target, source: Target | None, settings: Settings, actions
               seed: tuple[list[Record], dict]) -> list[tuple[FileResult, Record | None]]:
     """On a worker: the local engine over one batch; returns each file's outcome and its journal row."""
     store = _worker_store(target, settings)
-    origin = LocalOrigin("") if source is None else StoreOrigin(_worker_store(source, settings))
+    origin = LocalOrigin() if source is None else StoreOrigin(_worker_store(source, settings))
     journal = _RelayJournal(*seed)
     engine = Engine(store, journal, settings, origin=origin, cleanup=False)
     outcomes: dict[str, FileResult] = {}

@@ -156,7 +156,7 @@ class Engine:
                  origin: LocalOrigin | StoreOrigin | None = None, cleanup: bool = True) -> None:
         self.store = store
         self.cleanup = cleanup
-        self.origin = origin or LocalOrigin("")
+        self.origin = origin or LocalOrigin()
         self.journal = journal
         self.settings = settings
         self.progress = progress or Progress(enabled=False)

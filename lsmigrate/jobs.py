@@ -26,10 +26,6 @@ class Source:
     data_dir: DataDir | None = None
     include_legacy_export: bool = False
 
-    @property
-    def label(self) -> str:
-        return str(self.root)
-
 
 LEGACY_EXPORT_PREFIX = "legacy-export/"
 

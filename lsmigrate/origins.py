@@ -28,10 +28,7 @@ class Version(NamedTuple):
 
 
 class LocalOrigin:
-    remote = False
-
-    def __init__(self, root: str) -> None:
-        self.label = root
+    """Files of the local tree, by the absolute paths the scan recorded."""
 
     @staticmethod
     def _version(st: os.stat_result) -> Version:
@@ -65,11 +62,8 @@ class LocalOrigin:
 class StoreOrigin:
     """Objects of another store, read with ranged GETs."""
 
-    remote = True
-
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.label = store.url
 
     @staticmethod
     def _version(entry: RemoteObject) -> Version:

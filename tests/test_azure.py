@@ -312,7 +312,7 @@ SETTINGS = Settings(transfers=4, chunk_size=4 * MiB, multipart_threshold=5 * MiB
 
 
 def run_engine(store: AzureStore, media, journal: Journal):
-    engine = Engine(store, journal, SETTINGS, origin=LocalOrigin(str(media)))
+    engine = Engine(store, journal, SETTINGS, origin=LocalOrigin())
     return engine.run(plan(scan_local(media), store.list(), journal.records()))
 
 
