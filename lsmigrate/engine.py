@@ -6,12 +6,14 @@ Files go to one pool, parts of large files to another, so a large file never sta
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +32,10 @@ MiB = 1024 * 1024
 # Bytes of file data in flight at once, whatever --transfers x --chunk-size say: the HTTP stack holds
 # about one more copy of each request body, so this keeps the process near 2.5x this figure.
 MEMORY_BUDGET = 128 * MiB
+# Local files up to this size are sent from the store's event loop, BATCH_FILES to a hand-off: one
+# thread-to-loop hop per file cost about as much CPU as the request itself.
+SMALL_FILE = 1 * MiB
+BATCH_FILES = 32
 
 
 @dataclass(frozen=True)
@@ -166,6 +172,7 @@ class Engine:
         self._stop = threading.Event()
         self.limit = RateLimit(settings.bwlimit)
         self._parts = ThreadPoolExecutor(settings.transfers, thread_name_prefix="lsmigrate-part")
+        self._slots: asyncio.Semaphore | None = None  # small files sending at once, on the store's loop
 
     # running a plan
     def run(self, actions: Iterable[Action], listener: Callable[[FileResult], None] | None = None) -> Stats:
@@ -196,6 +203,32 @@ class Engine:
                 stats.add(result)
             self.progress.file_done()
 
+        def send_on_threads(action: Action) -> None:
+            in_flight.acquire()
+            files.submit(self._process, action).add_done_callback(collect)
+
+        loop = self._small_file_loop()
+        batch: list[Action] = []
+        batches: deque[Future] = deque()
+
+        def settle(keep: int) -> None:
+            """Take the outcomes of sent batches until at most `keep` are in flight."""
+            while len(batches) > keep:
+                for action, result in batches.popleft().result():
+                    if result is None:  # anything unusual: the thread path retries it and says why
+                        send_on_threads(action)
+                        continue
+                    with lock:
+                        stats.add(result)
+                    self.progress.file_done()
+
+        def send_batch() -> None:
+            nonlocal batch
+            if batch:
+                batches.append(asyncio.run_coroutine_threadsafe(self._send_small_files(batch), loop))
+                batch = []
+            settle(keep=max(2, 4 * self.settings.transfers // BATCH_FILES))
+
         try:
             for action in actions:
                 if self._stop.is_set():
@@ -207,8 +240,15 @@ class Engine:
                     stats.add(settled)
                     continue
                 self.progress.planned(action.local.size)
-                in_flight.acquire()
-                files.submit(self._process, action).add_done_callback(collect)
+                if loop is not None and action.do is Do.COPY and action.local.size <= SMALL_FILE:
+                    batch.append(action)
+                    if len(batch) >= BATCH_FILES:
+                        send_batch()
+                else:
+                    send_on_threads(action)
+            if loop is not None:
+                send_batch()
+                settle(keep=0)
         except KeyboardInterrupt:
             stats.interrupted = True
             self._stop.set()
@@ -224,6 +264,38 @@ class Engine:
         if self.cleanup and stats.fatal is None and stats.failed == 0:
             abort_orphans(self.store, self.journal)
         return stats
+
+    def _small_file_loop(self):
+        """The store's event loop when small local files can be sent from it directly, else None."""
+        if not isinstance(self.origin, LocalOrigin) or self.settings.bwlimit:
+            return None
+        return self.store.event_loop()
+
+    async def _send_small_files(self, batch: list[Action]) -> list[tuple[Action, FileResult | None]]:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.settings.transfers)
+        return await asyncio.gather(*(self._send_small(action) for action in batch))
+
+    async def _send_small(self, action: Action) -> tuple[Action, FileResult | None]:
+        """One attempt at a small local file; None hands it to the thread path (retries, messages)."""
+        local = action.local
+        if self._stop.is_set():
+            return action, FileResult(local.rel, Outcome.FAILED, local.size, "not attempted: run stopped")
+        if self.store.key_bytes(local.rel) > self.store.max_key_bytes:
+            return action, None
+        async with self._slots:
+            try:
+                data, before = self.origin.read_whole(local)  # small, and mostly in the page cache
+                md5 = hashlib.md5(data).digest()
+                token = await self.store.put_async(local.rel, data, md5)
+                expected = self.store.expected_token(md5, None)
+                if (expected is not None and token != expected) or self.origin.version(local) != before:
+                    return action, None
+            except Exception:  # noqa: BLE001 - the thread path tries again and reports it
+                return action, None
+        self.journal.mark_verified(local.rel, before.size, before.mtime_ns, md5.hex(), token)
+        self.progress.sent(len(data))
+        return action, FileResult(local.rel, Outcome.COPIED, local.size)
 
     def _process(self, action: Action) -> FileResult:
         local = action.local

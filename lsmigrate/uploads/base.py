@@ -87,6 +87,14 @@ class Store(ABC):
     def put(self, rel: str, data: bytes, md5: bytes) -> str | None:
         """Store a whole object, the server checking `md5`; returns the checksum token it answered."""
 
+    def event_loop(self):
+        """The event loop `put_async` runs on, or None where the store has no `put_async`."""
+        return None
+
+    async def put_async(self, rel: str, data: bytes, md5: bytes) -> str | None:
+        """`put` for callers already on `event_loop()`: many small files without a thread handoff each."""
+        raise NotImplementedError
+
     @abstractmethod
     def start_upload(self, rel: str, md5: bytes, size: int) -> str:
         """Open a chunked upload for an object whose whole MD5 is `md5`; returns its session id."""

@@ -65,18 +65,27 @@ class S3Store(Store):
     def _run(self, action: str, rel: str | None, method: str, **kwargs):
         try:
             return sync(self.fs.loop, self._call, method, **kwargs)
-        except ClientError as exc:
-            raise self._translate(exc, action, rel) from None
-        except (NoCredentialsError, PartialCredentialsError):
-            raise StoreError("no AWS credentials found: set STORAGE_AWS_ACCESS_KEY_ID/STORAGE_AWS_SECRET_ACCESS_KEY "
-                             "(or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or an IAM role)", fatal=True) from None
-        except EndpointConnectionError as exc:
-            raise StoreError(f"cannot reach the S3 endpoint ({exc.kwargs.get('endpoint_url', 'unknown')}) "
-                             f"for {action}; check --endpoint-url and the network") from None
-        except BotoCoreError as exc:
-            raise StoreError(f"{action} {self._where(rel)} failed: {exc}") from None
-        except (OSError, TimeoutError) as exc:
-            raise StoreError(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {exc}") from None
+        except Exception as exc:
+            failure = self._failure(exc, action, rel)
+            if failure is None:
+                raise
+            raise failure from None
+
+    def _failure(self, exc: Exception, action: str, rel: str | None) -> StoreError | None:
+        """What a library error means for the user, as a StoreError (None: not a store failure)."""
+        if isinstance(exc, ClientError):
+            return self._translate(exc, action, rel)
+        if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
+            return StoreError("no AWS credentials found: set STORAGE_AWS_ACCESS_KEY_ID/STORAGE_AWS_SECRET_ACCESS_KEY "
+                              "(or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or an IAM role)", fatal=True)
+        if isinstance(exc, EndpointConnectionError):
+            return StoreError(f"cannot reach the S3 endpoint ({exc.kwargs.get('endpoint_url', 'unknown')}) "
+                              f"for {action}; check --endpoint-url and the network")
+        if isinstance(exc, BotoCoreError):
+            return StoreError(f"{action} {self._where(rel)} failed: {exc}")
+        if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
+            return StoreError(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {exc}")
+        return None
 
     def _where(self, rel: str | None) -> str:
         return f"s3://{self.bucket}/{self.prefix}{rel}" if rel is not None else f"s3://{self.bucket}"
@@ -157,19 +166,27 @@ class S3Store(Store):
         return RemoteObject(rel, int(meta["ContentLength"]), etag, md5, meta["LastModified"].timestamp())
 
     def put(self, rel: str, data: bytes, md5: bytes) -> str | None:
-        args = self._write_args(rel, md5)
-        if self._lean_ok and LeanPut.supports(args):
-            try:
-                return sync(self.fs.loop, self._lean_put, self._key(rel), data, md5_b64(md5), args) or None
-            except Unsupported:
-                self._lean_ok = False  # from now on, botocore's full path for this store
-            except ClientError as exc:
-                raise self._translate(exc, "PutObject", rel) from None
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                raise StoreError(f"PutObject {self._where(rel)} failed: {exc.__class__.__name__}: {exc}") from None
-        answer = self._run("PutObject", rel, "put_object", Bucket=self.bucket, Key=self._key(rel), Body=data,
-                           ContentMD5=md5_b64(md5), ContentLength=len(data), **args)
-        return answer.get("ETag", "").strip('"') or None
+        return sync(self.fs.loop, self.put_async, rel, data, md5)
+
+    def event_loop(self):
+        return self.fs.loop
+
+    async def put_async(self, rel: str, data: bytes, md5: bytes) -> str | None:
+        try:
+            args = self._write_args(rel, md5)
+            if self._lean_ok and LeanPut.supports(args):
+                try:
+                    return await self._lean_put(self._key(rel), data, md5_b64(md5), args) or None
+                except Unsupported:
+                    self._lean_ok = False  # from now on, botocore's full path for this store
+            answer = await self._call("put_object", Bucket=self.bucket, Key=self._key(rel), Body=data,
+                                      ContentMD5=md5_b64(md5), ContentLength=len(data), **args)
+            return answer.get("ETag", "").strip('"') or None
+        except Exception as exc:
+            failure = self._failure(exc, "PutObject", rel)
+            if failure is None:
+                raise
+            raise failure from None
 
     async def _lean_put(self, key: str, data: bytes, content_md5: str, args: dict) -> str:
         if self._lean is None:

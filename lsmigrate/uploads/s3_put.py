@@ -3,8 +3,8 @@
 Measured on this 2-core machine against rclone serve s3: botocore's full request pipeline (events,
 parameter validation, endpoint rules, serializers, parsers) cost about 1.2 ms of CPU per small object,
 twice what the server itself spends, so it decided the files/s of a migration of small images. This path
-keeps what matters from botocore (its SigV4 signer, its credentials with their refresh, the URL it would
-use for this bucket, the error codes) and sends the request directly. Every object still carries a
+keeps what matters from botocore (its credentials with their refresh, the URL it would use for this
+bucket, the error codes), signs with sigv4.py and sends the request directly. Every object still carries a
 Content-MD5 that the server checks and an ETag that lsmigrate compares. Anything unusual (object
 parameters it does not map, redirects, a region mismatch) goes through botocore as before.
 """
@@ -12,13 +12,13 @@ parameters it does not map, redirects, a region mismatch) goes through botocore 
 from __future__ import annotations
 
 import ssl
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
 import aiohttp
-from botocore.auth import S3SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ClientError
+
+from .sigv4 import Signer, host_header
 
 # Object parameters (STORAGE_AWS_OBJECT_PARAMETERS and our own) this path writes as plain headers.
 HEADERS = {
@@ -41,6 +41,8 @@ class LeanPut:
         self._connections = connections
         self._verify = verify
         self._base: str | None = None
+        self._host = self._path = ""
+        self._signer = Signer(client.meta.region_name)
         self._session: aiohttp.ClientSession | None = None
 
     @staticmethod
@@ -52,6 +54,7 @@ class LeanPut:
         probe = "lsmigrate-probe-key"
         url = await self._client.generate_presigned_url("put_object", Params={"Bucket": self._bucket, "Key": probe})
         self._base = url.split("?", 1)[0][: -len(probe)]
+        self._host, self._path = host_header(self._base), urlsplit(self._base).path
         context: ssl.SSLContext | bool = ssl.create_default_context() if self._verify else False
         if self._verify:
             from botocore.httpsession import get_cert_path
@@ -65,7 +68,7 @@ class LeanPut:
     async def put(self, key: str, data: bytes, content_md5: str, args: dict) -> str:
         if self._session is None:
             await self._setup()
-        url = self._base + quote(key, safe="/~")
+        quoted = quote(key, safe="/~")
         headers = {"Content-MD5": content_md5}
         for name, value in args.items():
             if name == "Metadata":
@@ -74,8 +77,6 @@ class LeanPut:
                 headers["x-amz-server-side-encryption-bucket-key-enabled"] = str(bool(value)).lower()
             else:
                 headers[HEADERS[name]] = str(value)
-        request = AWSRequest(method="PUT", url=url, data=data, headers=headers)
-        request.context["client_config"] = self._client.meta.config  # payload_signing_enabled=False
         try:  # the client's own credentials, refreshed as botocore refreshes them (a private but stable hook)
             credentials = self._client._get_credentials()
         except AttributeError:
@@ -83,8 +84,8 @@ class LeanPut:
         if credentials is None:
             raise Unsupported("no credentials")  # botocore raises its own clear NoCredentialsError
         frozen = await credentials.get_frozen_credentials()
-        S3SigV4Auth(frozen, "s3", self._client.meta.region_name).add_auth(request)
-        async with self._session.put(url, data=data, headers=dict(request.headers.items()),
+        signed = self._signer.sign("PUT", self._host, self._path + quoted, headers, frozen)
+        async with self._session.put(self._base + quoted, data=data, headers=signed,
                                      allow_redirects=False) as response:
             body = await response.read()
             if response.status == 200:
