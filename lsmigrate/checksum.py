@@ -66,24 +66,29 @@ class FileDigests:
 
 
 def digest_file(path: str, part_size: int | None = None) -> FileDigests:
-    """Hash a file in one pass. hashlib releases the GIL on large buffers, so threads run this in parallel."""
+    """Hash a file in one pass. hashlib releases the GIL on large buffers, so threads run this in parallel.
+
+    Reads go into one buffer reused for the whole file: a fresh bytes object per 4 MiB read is a new
+    mapping whose pages the kernel faults in and zeroes each time (about 0.3 ms per MiB here)."""
     whole = hashlib.md5()
     parts: list[bytes] = []
     size = 0
     block = part_size if part_size and part_size <= 64 * 1024 * 1024 else READ_BLOCK
+    view = memoryview(bytearray(block))
     with open_regular(path) as handle:
         part = hashlib.md5() if part_size else None
         filled = 0
         while True:
             want = block if part is None else min(block, part_size - filled)
-            chunk = handle.read(want)
-            if not chunk:
+            n = handle.readinto(view[:want])
+            if not n:
                 break
+            chunk = view[:n]
             whole.update(chunk)
-            size += len(chunk)
+            size += n
             if part is not None:
                 part.update(chunk)
-                filled += len(chunk)
+                filled += n
                 if filled == part_size:
                     parts.append(part.digest())
                     part, filled = hashlib.md5(), 0
