@@ -326,7 +326,7 @@ def test_large_file_replaced_by_a_directory_mid_upload_leaves_no_open_upload(s3_
             path.unlink()
             path.mkdir()
 
-    with _wrapped("read", before=replace):
+    with _wrapped("read_into", before=replace):
         result = _copy(src, s3_bucket, state, *PARTS)
     _no_traceback(result.output)
     assert result.exit_code == 1, result.output
@@ -416,7 +416,7 @@ def test_large_file_growing_during_its_parts_lands_with_its_new_content(s3_env, 
     src, state = tmp_path / "src", tmp_path / "j.sqlite3"
     _write_tree(src, {"big.bin": os.urandom(7 * MiB)})
     path, grown = src / "big.bin", []
-    with _wrapped("read", after=_grow(path, grown, 1)):
+    with _wrapped("read_into", after=_grow(path, grown, 1)):
         result = _copy(src, s3_bucket, state, *PARTS)
     _no_traceback(result.output)
     assert grown and result.exit_code == 0, result.output

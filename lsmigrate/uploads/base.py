@@ -57,6 +57,7 @@ class Store(ABC):
     max_parts: int = 10_000
     parallel_parts: bool = True
     trust_listed_parts: bool = False  # True where the whole-object checksum is enforced at completion
+    part_views: bool = False  # put_part takes any bytes-like data and keeps no reference to it after it returns
     max_key_bytes: int = 1024  # S3 and GCS: 1024 bytes of UTF-8; Azure: 1024 characters (stricter here)
     prefix: str = ""
 

@@ -18,6 +18,7 @@ from ..checksum import b64_to_hex, md5_b64, multipart_etag
 from ..endpoints import Target
 from ..scan import RemoteObject
 from .base import Store, StoreError, content_type
+from .s3_body import PartBody
 from .s3_put import LeanPut, Unsupported
 
 MD5_METADATA = "md5chksum"  # rclone's key: base64 of the whole-object MD5
@@ -39,6 +40,8 @@ MAX_COPY_SIZE = 5 * 1024**3  # CopyObject's limit; larger objects stream through
 
 
 class S3Store(Store):
+    part_views = True  # UploadPart bodies go out as PartBody (s3_body), never held after the answer
+
     def __init__(self, target: Target, fs, *, connections: int = 32) -> None:
         super().__init__(target, fs)
         self._connections = connections
@@ -229,14 +232,16 @@ class S3Store(Store):
                 return parts
             marker = int(page["NextPartNumberMarker"])
 
-    def put_part(self, rel: str, session: str, number: int, data: bytes, md5: bytes, *, offset: int = 0,
+    def put_part(self, rel: str, session: str, number: int, data, md5: bytes, *, offset: int = 0,
                  size: int = 0) -> str:
+        """`data` is bytes-like (bytes, bytearray, memoryview): sent as it is, without a copy (s3_body)."""
         args = {}
         for name in ("SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5", "RequestPayer", "ExpectedBucketOwner"):
             if name in self._params:
                 args[name] = self._params[name]
         answer = self._run("UploadPart", rel, "upload_part", Bucket=self.bucket, Key=self._key(rel), UploadId=session,
-                           PartNumber=number, Body=data, ContentMD5=md5_b64(md5), ContentLength=len(data), **args)
+                           PartNumber=number, Body=PartBody(data), ContentMD5=md5_b64(md5),
+                           ContentLength=memoryview(data).nbytes, **args)
         return answer["ETag"].strip('"')
 
     def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> str | None:
