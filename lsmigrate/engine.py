@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -216,9 +216,12 @@ class Engine:
         lock = threading.Lock()
         in_flight = threading.BoundedSemaphore(self.settings.transfers * 2)
         files = ThreadPoolExecutor(self.settings.transfers, thread_name_prefix="lsmigrate-file")
+        threaded: set[Future] = set()
 
         def collect(future: Future) -> None:
             in_flight.release()
+            with lock:
+                threaded.discard(future)
             try:
                 result = future.result()
             except (StoreError, JournalError) as exc:  # fatal: stop everything
@@ -237,8 +240,13 @@ class Engine:
 
         def send_on_threads(action: Action) -> None:
             in_flight.acquire()
-            files.submit(self._process, action).add_done_callback(collect)
+            future = files.submit(self._process, action)
+            with lock:
+                threaded.add(future)
+            future.add_done_callback(collect)
 
+        # Small files go from the loop, the rest on threads, never both at once: --transfers bounds the
+        # requests in flight (one at a time with --transfers 1), and the switches are rare (large files are few).
         loop = self._small_file_loop()
         batch: list[Action] = []
         batches: deque[Future] = deque()
@@ -256,6 +264,9 @@ class Engine:
 
         def send_batch() -> None:
             nonlocal batch
+            with lock:
+                busy = list(threaded)
+            wait(busy)
             if batch:
                 batches.append(asyncio.run_coroutine_threadsafe(self._send_small_files(batch), loop))
                 batch = []
@@ -277,6 +288,9 @@ class Engine:
                     if len(batch) >= BATCH_FILES:
                         send_batch()
                 else:
+                    if batch:
+                        send_batch()
+                    settle(keep=0)
                     send_on_threads(action)
             if loop is not None:
                 send_batch()
