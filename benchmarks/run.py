@@ -1,8 +1,8 @@
 """Throughput benchmark: lsmigrate copy against rclone copy, s5cmd cp and aws s3 sync (`make bench`).
 
-    .venv/bin/python benchmarks/run.py                       # small,large x 3 rounds, rclone serve s3
+    .venv/bin/python benchmarks/run.py                       # small64,large512,mix x 3 rounds, rclone serve s3
     .venv/bin/python benchmarks/run.py --sets small --rounds 1
-    .venv/bin/python benchmarks/run.py --sets small64,large512,mix --server moto
+    .venv/bin/python benchmarks/run.py --sets small,large --server moto
     .venv/bin/python benchmarks/run.py --sets flat:300:10KiB --rounds 1 --no-write   # a quick smoke run
 
 Every tool copies the same local tree to the same server, one run at a time, each run into a fresh
@@ -530,8 +530,8 @@ def markdown(summary: list[dict], rows: list[dict], preps: dict[str, Prepared], 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sets", default="small,large",
-                    help=f"comma-separated: {', '.join(SETS)}, or flat:N:SIZE (default: small,large)")
+    ap.add_argument("--sets", default="small64,large512,mix",
+                    help=f"comma-separated: {', '.join(SETS)}, or flat:N:SIZE (default: small64,large512,mix, the sets of issue #8)")
     ap.add_argument("--tools", default=",".join(ALL_TOOLS), help="comma-separated subset of "
                     f"{', '.join(ALL_TOOLS)} (default: all)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per data set (default 3)")
