@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import queue
 from collections.abc import Iterator
 
 import aiohttp
@@ -19,6 +21,8 @@ from ..endpoints import Target
 from ..scan import RemoteObject
 from .base import Store, StoreError, content_type
 from .s3_body import PartBody
+from .s3_list import LeanList
+from .s3_list import Unsupported as ListUnsupported
 from .s3_put import LeanPut, Unsupported
 
 MD5_METADATA = "md5chksum"  # rclone's key: base64 of the whole-object MD5
@@ -36,6 +40,7 @@ _OBJECT_PARAMETERS = {"ACL", "CacheControl", "ContentDisposition", "ContentEncod
 
 
 _COPY_PARAMETERS = {"ACL", "ServerSideEncryption", "SSEKMSKeyId", "StorageClass", "BucketKeyEnabled"}
+LIST_AHEAD = 3  # listing pages fetched ahead of the plan (1,000 keys each)
 MAX_COPY_SIZE = 5 * 1024**3  # CopyObject's limit; larger objects stream through like any other
 
 
@@ -56,13 +61,18 @@ class S3Store(Store):
         self._client = None
         self._lean: LeanPut | None = None
         self._lean_ok = True
+        self._lister: LeanList | None = None
+        self._lean_list_ok = True
 
     # plumbing
-    async def _call(self, method: str, **kwargs):
+    async def _connect(self) -> None:
         if self._client is None:
             await self.fs.set_session()
             self._client = await self.fs.get_s3(self.bucket)
             self._client.meta.events.register("before-sign.s3", _no_expect_continue)
+
+    async def _call(self, method: str, **kwargs):
+        await self._connect()
         return await getattr(self._client, method)(**kwargs)
 
     def _run(self, action: str, rel: str | None, method: str, **kwargs):
@@ -137,23 +147,63 @@ class S3Store(Store):
             self._run("ListObjectsV2", None, "list_objects_v2", Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
 
     def list(self) -> Iterator[RemoteObject]:
-        token = None
+        """Pages from the lean lister, fetched up to LIST_AHEAD pages ahead of the consumer, so the
+        server's time overlaps the local scan and the plan; botocore answers any page the lean path cannot."""
         cut = len(self.prefix)
-        while True:
-            kwargs = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": 1000}
-            if token:
-                kwargs["ContinuationToken"] = token
-            page = self._run("ListObjectsV2", None, "list_objects_v2", **kwargs)
-            for item in page.get("Contents", ()):
-                key = item["Key"]
-                if key.endswith("/"):
-                    continue  # a "folder" marker, not a file
-                etag = item.get("ETag", "").strip('"') or None
-                plain = etag if etag and "-" not in etag and self.etag_is_md5 else None
-                yield RemoteObject(key[cut:], int(item["Size"]), etag, plain, item["LastModified"].timestamp())
-            if not page.get("IsTruncated"):
-                return
-            token = page.get("NextContinuationToken")
+        pages: queue.Queue = queue.Queue()
+        room = asyncio.Semaphore(LIST_AHEAD)
+        producer = asyncio.run_coroutine_threadsafe(self._list_pages(pages, room), self.fs.loop)
+        try:
+            while True:
+                entries = pages.get()
+                if isinstance(entries, BaseException):
+                    raise entries
+                if entries is None:
+                    return
+                self.fs.loop.call_soon_threadsafe(room.release)
+                for key, size, etag, mtime in entries:
+                    if key.endswith("/"):
+                        continue  # a "folder" marker, not a file
+                    plain = etag if etag and "-" not in etag and self.etag_is_md5 else None
+                    yield RemoteObject(key[cut:], size, etag, plain, mtime)
+        finally:
+            producer.cancel()
+
+    async def _list_pages(self, pages: queue.Queue, room: asyncio.Semaphore) -> None:
+        """Puts each page's entries on `pages` as it arrives, then None (or the error that ended it)."""
+        token = None
+        try:
+            while True:
+                await room.acquire()
+                entries, token = await self._page(token)
+                pages.put(entries)
+                if not token:
+                    break
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            pages.put(exc)
+            return
+        pages.put(None)
+
+    async def _page(self, token: str | None) -> tuple[list, str | None]:
+        if self._lean_list_ok:
+            try:
+                if self._lister is None:
+                    await self._connect()
+                    self._lister = LeanList(self._client, self.bucket, verify=bool(self.target.verify_ssl))
+                return await self._lister.page(self.prefix, token)
+            except ListUnsupported as exc:
+                self._lean_list_ok = not exc.permanent
+        try:
+            page = await self._call("list_objects_v2", Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1000,
+                                    **({"ContinuationToken": token} if token else {}))
+        except Exception as exc:
+            failure = self._failure(exc, "ListObjectsV2", None)
+            if failure is None:
+                raise
+            raise failure from None
+        entries = [(item["Key"], int(item["Size"]), item.get("ETag", "").strip('"') or None,
+                    item["LastModified"].timestamp()) for item in page.get("Contents", ())]
+        return entries, page.get("NextContinuationToken") if page.get("IsTruncated") else None
 
     def head(self, rel: str) -> RemoteObject | None:
         try:
@@ -202,6 +252,12 @@ class S3Store(Store):
         return await self._lean.put(key, data, content_md5, args)
 
     def close(self) -> None:
+        if self._lister is not None:
+            try:
+                sync(self.fs.loop, self._lister.close)
+            except Exception:  # noqa: BLE001 - closing at exit: nothing useful to report
+                pass
+            self._lister = None
         if self._lean is not None:
             try:
                 sync(self.fs.loop, self._lean.close)
