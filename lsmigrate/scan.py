@@ -86,35 +86,30 @@ def _walk(directory: str, prefix: str, root: str) -> Iterator[LocalFile | Proble
         if is_dir:
             yield from _walk(child.path, rel + "/", root)
         else:
-            yield from _classify(child, rel, root)
+            yield _classify(child, rel, root)
 
 
-def _classify(child: os.DirEntry, rel: str, root: str) -> Iterator[LocalFile | Problem]:
+def _classify(child: os.DirEntry, rel: str, root: str) -> LocalFile | Problem:
+    """One non-directory entry: the file to copy, or why it is not copied (a plain function, not a
+    generator: it runs once per file)."""
     try:
         lst = child.stat(follow_symlinks=False)
     except OSError as exc:
-        yield Problem(rel, f"cannot stat: {exc.strerror or exc}")
-        return
+        return Problem(rel, f"cannot stat: {exc.strerror or exc}")
     if stat.S_ISLNK(lst.st_mode):
         target = os.path.realpath(child.path)
         if not _within(target, root):
-            yield Problem(rel, f"symlink points outside the source tree ({os.readlink(child.path)}); not followed")
-            return
+            return Problem(rel, f"symlink points outside the source tree ({os.readlink(child.path)}); not followed")
         try:
             st = os.stat(child.path)
         except OSError as exc:
             kind = "symlink loop" if exc.errno == errno.ELOOP else "broken symlink"
-            yield Problem(rel, f"{kind} ({os.readlink(child.path)})")
-            return
+            return Problem(rel, f"{kind} ({os.readlink(child.path)})")
         if stat.S_ISDIR(st.st_mode):
-            yield Problem(rel, "symlink to a directory; not followed", error=False)
-            return
+            return Problem(rel, "symlink to a directory; not followed", error=False)
         if not stat.S_ISREG(st.st_mode):
-            yield Problem(rel, "symlink to a special file (FIFO, socket or device)", error=False)
-            return
-        yield LocalFile(rel, st.st_size, st.st_mtime_ns, child.path)
-        return
+            return Problem(rel, "symlink to a special file (FIFO, socket or device)", error=False)
+        return LocalFile(rel, st.st_size, st.st_mtime_ns, child.path)
     if not stat.S_ISREG(lst.st_mode):
-        yield Problem(rel, "not a regular file (FIFO, socket or device)", error=False)
-        return
-    yield LocalFile(rel, lst.st_size, lst.st_mtime_ns, child.path)
+        return Problem(rel, "not a regular file (FIFO, socket or device)", error=False)
+    return LocalFile(rel, lst.st_size, lst.st_mtime_ns, child.path)
