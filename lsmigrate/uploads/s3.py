@@ -185,15 +185,16 @@ class S3Store(Store):
         pages.put(None)
 
     async def _page(self, token: str | None) -> tuple[list, str | None]:
-        if self._lean_list_ok:
-            try:
-                if self._lister is None:
-                    await self._connect()
-                    self._lister = LeanList(self._client, self.bucket, verify=bool(self.target.verify_ssl))
-                return await self._lister.page(self.prefix, token)
-            except ListUnsupported as exc:
-                self._lean_list_ok = not exc.permanent
+        """One page of (key, size, etag, mtime), and the next continuation token (None after the last)."""
         try:
+            if self._lean_list_ok:
+                try:
+                    if self._lister is None:
+                        await self._connect()
+                        self._lister = LeanList(self._client, self.bucket, verify=bool(self.target.verify_ssl))
+                    return await self._lister.page(self.prefix, token)
+                except ListUnsupported as exc:
+                    self._lean_list_ok = not exc.permanent
             page = await self._call("list_objects_v2", Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1000,
                                     **({"ContinuationToken": token} if token else {}))
         except Exception as exc:

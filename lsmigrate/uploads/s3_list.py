@@ -45,7 +45,10 @@ class LeanList:
 
     async def _setup(self) -> None:
         # The URL botocore would use to list this bucket (addressing style, region, custom endpoint).
-        url = await self._client.generate_presigned_url("list_objects_v2", Params={"Bucket": self._bucket})
+        try:
+            url = await self._client.generate_presigned_url("list_objects_v2", Params={"Bucket": self._bucket})
+        except Exception as exc:  # noqa: BLE001 - no credentials, say: botocore's own request reports it
+            raise Unsupported(f"no presigned URL: {exc.__class__.__name__}", permanent=True) from None
         self._base = url.split("?", 1)[0]
         context: ssl.SSLContext | bool = ssl.create_default_context() if self._verify else False
         if self._verify:
