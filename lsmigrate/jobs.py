@@ -142,9 +142,9 @@ class Job:
     def journal_destination(self) -> str:
         return destination_label(self.target)
 
-    def actions(self) -> Iterator[Action]:
-        """The plan, streamed: local scan x destination listing x journal."""
-        return plan(local_files(self.source), self.store.list(), self.journal.records())
+    def actions(self, *, traverse: bool = True) -> Iterator[Action]:
+        """The plan, streamed: local scan x destination listing (unless not `traverse`) x journal."""
+        return plan(local_files(self.source), self.store.list() if traverse else None, self.journal.records())
 
 
 @contextmanager

@@ -75,12 +75,27 @@ def decide(
     return Action(Do.CHECK, rel, "same size, checksum to compare", local=local, remote=remote, record=record)
 
 
+def decide_unlisted(local: LocalFile | Problem | None, record: Record | None, rel: str) -> Action | None:
+    """`--no-traverse`: the destination is not listed, so the journal alone vouches for what is there."""
+    if isinstance(local, Problem):
+        return Action(Do.PROBLEM, rel, local.reason, error=local.error)
+    if local is None:
+        return None
+    if record is not None and record.verified and record.size == local.size and record.mtime_ns == local.mtime_ns:
+        return Action(Do.SKIP, rel, "verified earlier, unchanged (destination not listed)", local=local, record=record)
+    why = "resume interrupted upload" if record and record.upload_id else "not verified earlier (destination not listed)"
+    return Action(Do.COPY, rel, why, local=local, record=record)
+
+
 def plan(
-    local: Iterable[LocalFile | Problem], remote: Iterable[RemoteObject], records: Iterable[Record] = ()
+    local: Iterable[LocalFile | Problem], remote: Iterable[RemoteObject] | None, records: Iterable[Record] = ()
 ) -> Iterator[Action]:
-    """Streams actions in key order; memory stays flat whatever the number of files."""
-    for rel, left, right, record in _merge(local, remote, records):
-        action = decide(left, right, record, rel)
+    """Streams actions in key order; memory stays flat whatever the number of files.
+
+    `remote` None: the destination was not listed (`--no-traverse`), and the journal decides alone.
+    """
+    for rel, left, right, record in _merge(local, remote or (), records):
+        action = decide(left, right, record, rel) if remote is not None else decide_unlisted(left, record, rel)
         if action is not None:
             yield action
 

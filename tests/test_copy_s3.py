@@ -86,6 +86,25 @@ def test_without_journal_existing_objects_are_compared_not_resent(s3_env, s3_buc
     assert uploads_in(requests) == (0, 0)
 
 
+def test_no_traverse_trusts_the_journal_and_lists_nothing(s3_env, s3_bucket, data_dir, moto_server):
+    assert _copy(data_dir, s3_bucket, *SMALL_PARTS).exit_code == 0
+    changed = next(rel for rel, size in data_dir.files.items() if 10 < size < MiB)
+    data_dir.path(changed).write_bytes(b"changed while Label Studio was live")
+    added = data_dir.root / "media" / "upload" / "1" / "added after the first pass.png"
+    added.write_bytes(b"new file")
+    recorder = Recorder(moto_server.endpoint_url)
+    recorder.start()
+    last = _copy(data_dir, s3_bucket, *SMALL_PARTS, "--no-traverse")
+    requests = recorder.stop()
+    doc = json.loads(last.stdout)
+    assert last.exit_code == 0 and doc["copied"] == 2 and doc["skipped"] == len(data_dir.files) - 1
+    assert not [r for r in requests if r["method"] == "GET" and "list-type" in r["url"]], "the destination was listed"
+    assert uploads_in(requests) == (2, 0)
+    client = s3_bucket.client()
+    assert read_object(client, s3_bucket.name, f"lsdata/{changed}") == b"changed while Label Studio was live"
+    assert read_object(client, s3_bucket.name, "lsdata/upload/1/added after the first pass.png") == b"new file"
+
+
 def test_changed_file_is_copied_again(s3_env, s3_bucket, data_dir):
     assert _copy(data_dir, s3_bucket).exit_code == 0
     rel = next(rel for rel, size in data_dir.files.items() if size > 10)

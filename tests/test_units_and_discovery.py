@@ -144,6 +144,22 @@ def test_plan_diff(tmp_path):
                        "unknown": Do.CHECK, "extra": Do.EXTRA}
 
 
+def test_plan_without_listing_trusts_only_the_journal(tmp_path):
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        journal.mark_verified("same", 1, 1, "m", "e1")
+        journal.mark_verified("touched", 1, 1, "m", "e1")
+        journal.mark_verified("gone-locally", 1, 1, "m", "e1")
+        journal.start_upload("half", 9, 1, "ab", "upload-1", 5)
+        local = [_local("half", 9), _local("new"), _local("same"), _local("size", 2), _local("touched", 1, 2),
+                 Problem("weird", "a socket")]
+        journal.mark_verified("size", 1, 1, "m", "e1")
+        actions = {a.rel: (a.do, a.reason) for a in plan(iter(local), None, journal.records())}
+    assert {rel: do for rel, (do, _) in actions.items()} == {
+        "half": Do.COPY, "new": Do.COPY, "same": Do.SKIP, "size": Do.COPY, "touched": Do.COPY, "weird": Do.PROBLEM}
+    assert actions["half"][1] == "resume interrupted upload"
+    assert "not listed" in actions["same"][1]
+
+
 def test_journal_survives_reopen_and_default_place(tmp_path):
     path = default_path("/src", "s3://b/f", {"XDG_STATE_HOME": str(tmp_path)})
     assert path.parent == tmp_path / "lsmigrate"
