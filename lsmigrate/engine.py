@@ -2,6 +2,8 @@
 
 Threads, not processes: every request is I/O or hashing of large buffers, both of which release the GIL.
 Files go to one pool, parts of large files to another, so a large file never starves behind its own parts.
+Small local files bound for a store with `put_async` (S3) skip the threads: they are sent in batches from
+the store's own event loop, one attempt each; anything unusual falls back to the thread path.
 """
 
 from __future__ import annotations
