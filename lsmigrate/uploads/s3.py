@@ -253,18 +253,13 @@ class S3Store(Store):
         return await self._lean.put(key, data, content_md5, args)
 
     def close(self) -> None:
-        if self._lister is not None:
-            try:
-                sync(self.fs.loop, self._lister.close)
-            except Exception:  # noqa: BLE001 - closing at exit: nothing useful to report
-                pass
-            self._lister = None
-        if self._lean is not None:
-            try:
-                sync(self.fs.loop, self._lean.close)
-            except Exception:  # noqa: BLE001 - closing at exit: nothing useful to report
-                pass
-            self._lean = None
+        for lean in (self._lister, self._lean):
+            if lean is not None:
+                try:
+                    sync(self.fs.loop, lean.close)
+                except Exception:  # noqa: BLE001 - closing at exit: nothing useful to report
+                    pass
+        self._lister = self._lean = None
 
     def start_upload(self, rel: str, md5: bytes, size: int) -> str:
         answer = self._run("CreateMultipartUpload", rel, "create_multipart_upload", Bucket=self.bucket,

@@ -12,7 +12,6 @@ botocore for that page, with its retries and its error codes.
 
 from __future__ import annotations
 
-import ssl
 from datetime import datetime
 from urllib.parse import quote, unquote_plus
 from xml.etree import ElementTree
@@ -21,6 +20,8 @@ import aiohttp
 import yarl
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
+
+from .s3_put import http_session
 
 
 class Unsupported(Exception):
@@ -50,15 +51,7 @@ class LeanList:
         except Exception as exc:  # noqa: BLE001 - no credentials, say: botocore's own request reports it
             raise Unsupported(f"no presigned URL: {exc.__class__.__name__}", permanent=True) from None
         self._base = url.split("?", 1)[0]
-        context: ssl.SSLContext | bool = ssl.create_default_context() if self._verify else False
-        if self._verify:
-            from botocore.httpsession import get_cert_path
-
-            path = get_cert_path(True)
-            if isinstance(path, str):
-                context.load_verify_locations(path)
-        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2, ssl=context),
-                                              timeout=aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=60))
+        self._session = http_session(connections=2, verify=self._verify)
 
     async def page(self, prefix: str, token: str | None, max_keys: int = 1000) -> tuple[list[Entry], str | None]:
         """One page of keys below `prefix`, and the continuation token (None after the last page)."""

@@ -55,15 +55,7 @@ class LeanPut:
         url = await self._client.generate_presigned_url("put_object", Params={"Bucket": self._bucket, "Key": probe})
         self._base = url.split("?", 1)[0][: -len(probe)]
         self._host, self._path = host_header(self._base), urlsplit(self._base).path
-        context: ssl.SSLContext | bool = ssl.create_default_context() if self._verify else False
-        if self._verify:
-            from botocore.httpsession import get_cert_path
-
-            path = get_cert_path(True)
-            if isinstance(path, str):
-                context.load_verify_locations(path)
-        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self._connections, ssl=context),
-                                              timeout=aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=60))
+        self._session = http_session(connections=self._connections, verify=self._verify)
 
     async def put(self, key: str, data: bytes, content_md5: str, args: dict) -> str:
         if self._session is None:
@@ -102,6 +94,19 @@ class LeanPut:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def http_session(*, connections: int, verify: bool) -> aiohttp.ClientSession:
+    """An aiohttp session that checks certificates as botocore does (its CA bundle), for the lean paths."""
+    context: ssl.SSLContext | bool = ssl.create_default_context() if verify else False
+    if verify:
+        from botocore.httpsession import get_cert_path
+
+        path = get_cert_path(True)
+        if isinstance(path, str):
+            context.load_verify_locations(path)
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections, ssl=context),
+                                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=60))
 
 
 def _error(body: bytes) -> tuple[str, str]:
