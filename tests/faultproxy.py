@@ -18,6 +18,8 @@ weights, from a shuffled bag holding each kind once, so that any run of len(kind
 - ``truncate``: as ``reset_response``, but fewer bytes than Content-Length are sent and the connection is
   closed cleanly (FIN). For an empty body the Content-Length is inflated, so the client still waits for bytes.
 - ``stall``: the backend handles the request, the answer is held back `stall_seconds`, then sent whole.
+- ``stop_reading`` (only when asked for by name): the request head is read, then nothing more of the body
+  for `stall_seconds` (the client's socket buffers fill and its writes block), then a reset.
 
 Everything else is forwarded as it is, except: request bodies are read whole (Content-Length or chunked)
 and forwarded with a Content-Length; `Expect: 100-continue` is answered by the proxy; response bodies are
@@ -46,6 +48,7 @@ __all__ = ["FAULT_KINDS", "FaultProxy"]
 
 HOST = "127.0.0.1"
 FAULT_KINDS = ("500", "503", "reset_request", "reset_response", "truncate", "stall")
+NAMED_ONLY_KINDS = ("stop_reading",)  # never drawn unless named in `kinds`
 _NO_BODY_STATUS = {204, 304}
 _MAX_HEAD = 1 << 20
 
@@ -170,7 +173,8 @@ class FaultProxy:
 
     def __init__(self, backend_url: str, *, flavor: str = "s3", seed: int = 0, fail_rate: float = 0.0,
                  kinds: Iterable[str] | Mapping[str, float] | None = None, stall_seconds: float = 2.0,
-                 methods: Iterable[str] | None = None) -> None:
+                 methods: Iterable[str] | None = None, match: Callable[[str, str], bool] | None = None,
+                 max_faults: int | None = None) -> None:
         parts = urlsplit(backend_url)
         if parts.scheme != "http" or parts.hostname != HOST or not parts.port:
             raise ValueError(f"the backend must be http://{HOST}:PORT, not {backend_url!r}")
@@ -186,6 +190,8 @@ class FaultProxy:
         self._weighted = False
         self._stall = 2.0
         self._methods: frozenset[str] | None = None
+        self._match: Callable[[str, str], bool] | None = None
+        self._faults_left: int | None = None
         self._pass_next = 0
         self._pass_until: tuple[Callable[[str, str], bool], int] | None = None
         self._bag: list[str] = []
@@ -198,19 +204,22 @@ class FaultProxy:
         self._server: asyncio.AbstractServer | None = None
         self._tasks: set[asyncio.Task] = set()
         self._writers: set[asyncio.StreamWriter] = set()
-        self.set(fail_rate=fail_rate, kinds=kinds, stall_seconds=stall_seconds, methods=methods)
+        self.set(fail_rate=fail_rate, kinds=kinds, stall_seconds=stall_seconds, methods=methods, match=match,
+                 max_faults=max_faults)
 
     # -- controls (any thread) ---------------------------------------------------------------------
     def set(self, *, fail_rate: float | None = None, kinds: Iterable[str] | Mapping[str, float] | None = None,
             stall_seconds: float | None = None, methods: Iterable[str] | None = None,
             pass_next: int | None = None, pass_until: Callable[[str, str], bool] | None = None,
-            pass_until_count: int = 1) -> FaultProxy:
+            pass_until_count: int = 1, match: Callable[[str, str], bool] | None = None,
+            max_faults: int | None = None) -> FaultProxy:
         """Change the fault settings at run time. `kinds`: names from FAULT_KINDS, or name -> weight.
         `methods`: only requests with these methods get faults (None: all). `pass_next`: the next N
         requests pass untouched whatever the rate (the network fails N requests from now).
         `pass_until`: requests pass untouched until `pass_until_count` requests for which
         `pass_until(method, target)` is true have passed (the network fails after, say, the second part
-        of a large file)."""
+        of a large file). `match(method, target)`: only requests it is true for get faults.
+        `max_faults`: after that many faults, the network is healthy again."""
         with self._lock:
             if fail_rate is not None:
                 if not 0.0 <= fail_rate <= 1.0:
@@ -219,7 +228,7 @@ class FaultProxy:
             if kinds is not None:
                 self._weighted = isinstance(kinds, Mapping)
                 weighted = dict(kinds) if isinstance(kinds, Mapping) else {k: 1.0 for k in kinds}
-                unknown = set(weighted) - set(FAULT_KINDS)
+                unknown = set(weighted) - set(FAULT_KINDS) - set(NAMED_ONLY_KINDS)
                 if unknown or not any(w > 0 for w in weighted.values()):
                     raise ValueError(f"unknown fault kinds {sorted(unknown)}; use {FAULT_KINDS}")
                 self._kinds = [(k, float(w)) for k, w in weighted.items() if w > 0]
@@ -228,6 +237,10 @@ class FaultProxy:
                 self._stall = float(stall_seconds)
             if methods is not None:
                 self._methods = frozenset(m.upper() for m in methods) or None
+            if match is not None:
+                self._match = match
+            if max_faults is not None:
+                self._faults_left = int(max_faults)
             if pass_next is not None:
                 self._pass_next = int(pass_next)
             if pass_until is not None:
@@ -241,13 +254,15 @@ class FaultProxy:
             self._pass_next = 0
             self._pass_until = None
             self._methods = None
+            self._match = None
+            self._faults_left = None
         return self
 
     @property
     def injected(self) -> Counter[str]:
         """Faults injected so far, by kind."""
         with self._lock:
-            return Counter({k: v for k, v in self._counts.items() if k in FAULT_KINDS})
+            return Counter({k: v for k, v in self._counts.items() if k in FAULT_KINDS + NAMED_ONLY_KINDS})
 
     @property
     def forwarded(self) -> int:
@@ -300,8 +315,14 @@ class FaultProxy:
             return None
         if self._methods is not None and method.upper() not in self._methods:
             return None
+        if self._match is not None and not self._match(method, target):
+            return None
         if self._fail_rate <= 0 or self._rng.random() >= self._fail_rate:
             return None
+        if self._faults_left is not None:
+            self._faults_left -= 1
+            if self._faults_left <= 0:
+                self._fail_rate = 0.0
         if self._weighted:
             return self._rng.choices([k for k, _ in self._kinds], weights=[w for _, w in self._kinds])[0]
         if not self._bag:
@@ -443,6 +464,11 @@ class FaultProxy:
         if expects:
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             await writer.drain()
+
+        if fault == "stop_reading":
+            await asyncio.sleep(self._stall)
+            _reset(writer)
+            return False
 
         if fault == "reset_request":
             declared = int(head.get("Content-Length") or 0)

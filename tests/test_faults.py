@@ -306,3 +306,26 @@ def test_dead_network_fails_cleanly_and_the_journal_finishes_the_job(provider, r
         if provider != "gcs":  # fake-gcs-server finalizes a session on GCS's status query (TESTBED.md)
             assert len(parts_again) <= 1, f"the large file's first two parts were sent again: {parts_again}"
     _verified_clean(cloud, data)
+
+
+def test_a_server_that_stops_reading_a_part_is_timed_out_and_retried(request, monkeypatch, tmp_path):
+    """aiohttp has no write timeout: without lsmigrate's own, a server that stops reading a body holds the upload
+    forever (seen with rclone serve s3). A write that makes no progress for WRITE_STALL seconds fails, and the part
+    is sent again on a fresh connection."""
+    monkeypatch.setattr("lsmigrate.uploads.s3_body.WRITE_STALL", 1.0)
+    cloud = make_cloud("s3", request, monkeypatch)
+    data = make_data_dir(tmp_path / "ls", projects=1, uploads_per_project=2, odd_names=False, large_files=(40 * MiB,))
+
+    def first_part(method: str, target: str) -> bool:
+        return method == "PUT" and "partNumber=1&" in target + "&"
+
+    with FaultProxy(cloud.backend, flavor="s3", fail_rate=1.0, kinds=["stop_reading"], stall_seconds=120,
+                    match=first_part, max_faults=1) as proxy:
+        started = time.monotonic()
+        result = run("copy", str(data.root), *cloud.args(proxy.endpoint_url), "--chunk-size", "32MiB",
+                     "--multipart-threshold", "32MiB", "--json", env=cloud.env(proxy.endpoint_url))
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["copied"] == len(data.files)
+        assert proxy.injected == {"stop_reading": 1}
+        assert time.monotonic() - started < 60, "the stalled part waited for the proxy instead of timing out"
+    _verified_clean(cloud, data)

@@ -1,4 +1,4 @@
-"""A multipart part's body that reaches the socket without a copy in user space.
+"""A request body that reaches the socket without a copy in user space, and never waits forever on it.
 
 botocore turns a bytes Body into a BytesIO, and aiohttp's BytesIOPayload then calls getbuffer() on it,
 which un-shares the BytesIO's bytes: a full copy of every part into freshly mapped pages, followed by
@@ -6,14 +6,22 @@ which un-shares the BytesIO's bytes: a full copy of every part into freshly mapp
 its page faults were about 0.3 s of 3.0 s client CPU. PartBody is not bytes, so botocore leaves it alone
 (it validates it as a file-like blob, and can seek it back to 0 for a retry), and the payload below hands
 aiohttp memoryview slices of the caller's buffer, which the event loop passes to send() directly.
+
+aiohttp has no write timeout: a server that stops reading a body (seen here with `rclone serve s3`: eight
+part uploads parked for 15 minutes with megabytes unread in its socket buffers) would hold the upload
+forever. Each write must make progress within WRITE_STALL seconds, else the request fails as a read
+timeout, which botocore retries on a fresh connection and the engine retries after that.
 """
 
 from __future__ import annotations
 
-from aiohttp import payload
+import asyncio
+
+from aiohttp import ServerTimeoutError, payload
 
 CHUNK = 1 << 20  # bytes per write; aiohttp drains the transport between writes
 FIRST = 16 << 10  # aiohttp joins the first write with the request head (a copy): keep it small
+WRITE_STALL = 60.0  # seconds one write may wait for the server to take bytes (botocore's read timeout)
 
 
 class PartBody:
@@ -66,9 +74,16 @@ class PartBodyPayload(payload.Payload):
         if end <= 0:
             return
         first = min(end, FIRST)
-        await writer.write(view[:first])
+        await _write(writer, view[:first])
         for start in range(first, end, CHUNK):
-            await writer.write(view[start:min(end, start + CHUNK)])
+            await _write(writer, view[start:min(end, start + CHUNK)])
+
+
+async def _write(writer, chunk: memoryview) -> None:
+    try:
+        await asyncio.wait_for(writer.write(chunk), WRITE_STALL)
+    except asyncio.TimeoutError:
+        raise ServerTimeoutError(f"the server took no bytes of the request body for {WRITE_STALL:.0f} s") from None
 
 
 payload.PAYLOAD_REGISTRY.register(PartBodyPayload, PartBody, order=payload.Order.try_first)

@@ -18,6 +18,7 @@ from xml.etree import ElementTree
 import aiohttp
 from botocore.exceptions import ClientError
 
+from .s3_body import PartBody
 from .sigv4 import Signer, host_header
 
 # Object parameters (STORAGE_AWS_OBJECT_PARAMETERS and our own) this path writes as plain headers.
@@ -77,7 +78,7 @@ class LeanPut:
             raise Unsupported("no credentials")  # botocore raises its own clear NoCredentialsError
         frozen = await credentials.get_frozen_credentials()
         signed = self._signer.sign("PUT", self._host, self._path + quoted, headers, frozen)
-        async with self._session.put(self._base + quoted, data=data, headers=signed,
+        async with self._session.put(self._base + quoted, data=PartBody(data), headers=signed,
                                      allow_redirects=False) as response:
             body = await response.read()
             if response.status == 200:
