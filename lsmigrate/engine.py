@@ -454,10 +454,13 @@ class Engine:
         # Into a reused buffer when the store sends bytes-like data without keeping it past put_part.
         read_into = getattr(origin, "read_into", None) if store.part_views else None
 
+        def length_of(number: int) -> int:
+            return min(part_size, size - (number - 1) * part_size)
+
         def send(number: int) -> tuple[int, str]:
+            """One part; the caller has taken its share of the byte budget, which this gives back."""
             offset = (number - 1) * part_size
-            length = min(part_size, size - offset)
-            self.budget.acquire(length)
+            length = length_of(number)
             buf = None
             try:
                 if self._stop.is_set():
@@ -484,7 +487,17 @@ class Engine:
 
         todo = [n for n in range(1, count + 1) if n not in done]
         if store.parallel_parts:
-            futures = [self._parts.submit(send, n) for n in todo]
+            # The budget is taken here, in part order, before a part is queued: a server that writes the parts
+            # of an upload in order (rclone serve s3 does) can then never find every slot held by parts waiting
+            # for one still queued behind them (seen: 8 parts of two files parked for 15 minutes).
+            futures = []
+            for n in todo:
+                self.budget.acquire(length_of(n))
+                try:
+                    futures.append(self._parts.submit(send, n))
+                except BaseException:
+                    self.budget.release(length_of(n))
+                    raise
             results = []
             for future in futures:  # wait for all, so no part is still sending when we give up
                 try:
@@ -497,6 +510,7 @@ class Engine:
             done.update(dict(results))
         else:
             for n in todo:
+                self.budget.acquire(length_of(n))
                 done.update([send(n)])
         token = store.complete(entry.rel, session, sorted(done.items()), md5)
         expected = store.expected_token(md5, part_md5s)
