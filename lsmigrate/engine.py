@@ -247,9 +247,10 @@ class Engine:
                 threaded.add(future)
             future.add_done_callback(collect)
 
-        # Small files go from the loop, the rest on threads, never both at once: --transfers bounds the
-        # requests in flight (one at a time with --transfers 1), and the switches are rare (large files are few).
+        # Small files go from the loop, the rest on threads. With --transfers 1 they take turns, one request at
+        # a time; otherwise they overlap, each side bounded by --transfers (as files and parts were before).
         loop = self._small_file_loop()
+        take_turns = self.settings.transfers == 1
         batch: list[Action] = []
         batches: deque[Future] = deque()
 
@@ -266,9 +267,10 @@ class Engine:
 
         def send_batch() -> None:
             nonlocal batch
-            with lock:
-                busy = list(threaded)
-            wait(busy)
+            if take_turns:
+                with lock:
+                    busy = list(threaded)
+                wait(busy)
             if batch:
                 batches.append(asyncio.run_coroutine_threadsafe(self._send_small_files(batch), loop))
                 batch = []
@@ -292,7 +294,8 @@ class Engine:
                 else:
                     if batch:
                         send_batch()
-                    settle(keep=0)
+                    if take_turns:
+                        settle(keep=0)
                     send_on_threads(action)
             if loop is not None:
                 send_batch()
