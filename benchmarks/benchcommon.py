@@ -442,8 +442,9 @@ def _markers(name: str) -> tuple[str, str]:
 
 HEADER = (
     "# lsmigrate benchmarks\n\n"
-    "Written by `benchmarks/run.py` (throughput against peers) and `benchmarks/plan_memory.py` "
-    "(`lsmigrate plan` on many files). Each script rewrites only its own section. "
+    "Written by `benchmarks/run.py` (throughput against peers), `benchmarks/plan_memory.py` "
+    "(`lsmigrate plan` on many files) and `benchmarks/scale.py` (copy and re-runs of N tiny files). "
+    "Each script rewrites only its own section. "
     "See benchmarks/README.md for what every figure means.\n"
 )
 
