@@ -68,14 +68,19 @@ def _botocore_calls(store) -> list[str]:
     return calls
 
 
-def test_lean_listing_matches_botocore_over_pages_and_odd_names(filled):
-    endpoint, bucket, client = filled
+def _list_counting_botocore(endpoint: str, bucket: str):
+    """The store's listing, and the botocore calls it made on the way."""
     store = _store(endpoint, bucket)
     try:
         calls = _botocore_calls(store)
-        listed = list(store.list())
+        return list(store.list()), calls
     finally:
         store.close()
+
+
+def test_lean_listing_matches_botocore_over_pages_and_odd_names(filled):
+    endpoint, bucket, client = filled
+    listed, calls = _list_counting_botocore(endpoint, bucket)
     assert calls == []  # every page came through the lean path
     assert [(o.rel, o.size, o.etag) for o in listed] == _boto_listing(client, bucket)
     rels = [o.rel for o in listed]
@@ -96,12 +101,7 @@ def test_a_page_the_lean_path_cannot_read_goes_through_botocore(filled, monkeypa
         return await real(self, prefix, token, max_keys)
 
     monkeypatch.setattr(s3_list.LeanList, "page", second_page_fails)
-    store = _store(endpoint, bucket)
-    try:
-        calls = _botocore_calls(store)
-        listed = list(store.list())
-    finally:
-        store.close()
+    listed, calls = _list_counting_botocore(endpoint, bucket)
     assert calls == ["list_objects_v2"]
     assert [(o.rel, o.size, o.etag) for o in listed] == _boto_listing(client, bucket)
 
