@@ -120,6 +120,17 @@ def _wrapped(name: str, before=None, after=None) -> Iterator[None]:
         yield
 
 
+def _on_tiny_tmpfs(mountpoint: Path, size: str, fill: int) -> tuple[str, ...]:
+    """A `_cli` prefix that runs it in a private mount namespace with a `size` tmpfs on `mountpoint`, `fill`
+    bytes of it taken first (skips the test where such namespaces are not allowed)."""
+    if not _namespaces_work():
+        pytest.skip("no private mount namespace here (unshare -rm) to mount a tiny tmpfs in")
+    mountpoint.mkdir()
+    script = (f'mount -t tmpfs -o size={size} tmpfs "$1" || exit 97; head -c {fill} /dev/zero > "$1/fill" 2>/dev/null; '
+              'shift; exec "$@"')
+    return ("unshare", "-rm", "sh", "-c", script, "sh", str(mountpoint))
+
+
 def _namespaces_work() -> bool:
     """Whether `unshare -rm` (a private mount namespace, as a mapped root) can mount here."""
     if shutil.which("unshare") is None:
@@ -484,15 +495,10 @@ def test_journal_under_a_regular_file_is_a_clear_error(s3_env, s3_bucket, tmp_pa
 
 @pytest.mark.slow
 def test_journal_on_a_full_filesystem_is_a_clear_error(s3_env, s3_bucket, tmp_path):
-    if not _namespaces_work():
-        pytest.skip("no private mount namespace here (unshare -rm) to mount a tiny tmpfs in")
     src, full = tmp_path / "src", tmp_path / "full"
     _write_tree(src, {"a.txt": b"a"})
-    full.mkdir()
-    script = ('mount -t tmpfs -o size=64k tmpfs "$1" || exit 97; head -c 1048576 /dev/zero > "$1/fill" 2>/dev/null; '
-              'shift; exec "$@"')
     result = _cli("copy", str(src), f"{s3_bucket.url}/{FOLDER}", "--endpoint-url", s3_bucket.endpoint_url,
-                  "--state", str(full / "j.sqlite3"), prefix=("unshare", "-rm", "sh", "-c", script, "sh", str(full)))
+                  "--state", str(full / "j.sqlite3"), prefix=_on_tiny_tmpfs(full, "64k", 1048576))
     assert result.returncode == 2, result.stdout + result.stderr
     line = _one_line_error(result.stderr)
     assert "full" in line and str(full / "j.sqlite3") in line
@@ -501,19 +507,14 @@ def test_journal_on_a_full_filesystem_is_a_clear_error(s3_env, s3_bucket, tmp_pa
 
 @pytest.mark.slow
 def test_journal_filesystem_filling_up_mid_run_is_a_clear_error(s3_env, s3_bucket, tmp_path):
-    if not _namespaces_work():
-        pytest.skip("no private mount namespace here (unshare -rm) to mount a tiny tmpfs in")
     src, full = tmp_path / "src", tmp_path / "full"
     _write_tree(src, {f"d{i % 7}/file-{i:04d}-{'x' * 60}.txt": f"{i}".encode() * 50 for i in range(600)})
-    full.mkdir()
     # 512 KiB, all but 128 KiB taken: room to create the journal (with its WAL and shared-memory index), not
     # to record 600 files in it.
-    script = ('mount -t tmpfs -o size=512k tmpfs "$1" || exit 97; head -c 393216 /dev/zero > "$1/fill"; '
-              'shift; exec "$@"')
-    state = full / "j.sqlite3"
+    prefix = _on_tiny_tmpfs(full, "512k", 393216)
     args = ("copy", str(src), f"{s3_bucket.url}/{FOLDER}", "--endpoint-url", s3_bucket.endpoint_url, "--json",
-            "--state", str(state), "--transfers", "4")
-    result = _cli(*args, prefix=("unshare", "-rm", "sh", "-c", script, "sh", str(full)))
+            "--state", str(full / "j.sqlite3"), "--transfers", "4")
+    result = _cli(*args, prefix=prefix)
     assert _keys(s3_bucket), "the journal should fill up mid-run, after some files were sent"
     _no_traceback(result.stderr)
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr
