@@ -115,7 +115,6 @@ class AzureStore(Store):
 
     def __init__(self, target: Target, fs, *, retries: int = 3) -> None:
         super().__init__(target, fs)
-        self.container = target.bucket
         self._service = self._make_client(target, fs.service_client, retries)
         self._single_put_limit = SINGLE_PUT_LIMIT
 
@@ -142,14 +141,8 @@ class AzureStore(Store):
         parts = urlsplit(str(getattr(self._service, "url", "") or self.target.endpoint_url or ""))
         return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}" if parts.netloc else "the Azure endpoint"
 
-    def _where(self, rel: str | None) -> str:
-        return f"az://{self.container}/{self.prefix}{rel}" if rel is not None else f"az://{self.container}"
-
-    def _key(self, rel: str) -> str:
-        return self.prefix + rel
-
     def _blob(self, rel: str):
-        return self._service.get_blob_client(self.container, self._key(rel))
+        return self._service.get_blob_client(self.bucket, self._key(rel))
 
     def _scrub(self, text: str) -> str:
         for secret in (self.target.account_key, self.target.connection_string):
@@ -178,12 +171,12 @@ class AzureStore(Store):
         if exc.response is None and isinstance(exc, ClientAuthenticationError):
             # A signing failure before any request was sent (the account key is not valid base64).
             return StoreError(f"the Azure credentials were rejected (the account key cannot sign requests) for "
-                              f"container {self.container}: check STORAGE_AZURE_ACCOUNT_KEY", fatal=True)
+                              f"container {self.bucket}: check STORAGE_AZURE_ACCOUNT_KEY", fatal=True)
         code = _code(exc)
         status = exc.status_code
         message = self._scrub(_first_line(exc.reason if not exc.message else exc.message))
         if code == "ContainerNotFound" or (status == 404 and rel is None and code != "BlobNotFound"):
-            return StoreError(f"container {self.container} does not exist (create it, or fix the container name)",
+            return StoreError(f"container {self.bucket} does not exist (create it, or fix the container name)",
                               fatal=True)
         if action in _ACCOUNT_ACTIONS and (code == "AuthorizationFailure" or code in _DENIED_CODES or status == 403):
             # Credentials that work on the container (a container SAS, a data role) get this on account settings.
@@ -195,7 +188,7 @@ class AzureStore(Store):
             if code == "AuthorizationFailure":
                 hint += ", and the storage account's firewall and shared-key access settings"
             return StoreError(f"the Azure credentials were rejected ({code or status}) for container "
-                              f"{self.container}: {hint}", fatal=True)
+                              f"{self.bucket}: {hint}", fatal=True)
         if code in _DENIED_CODES or status == 403:
             return StoreError(f"access denied: {action} on {self._where(rel)} ({code or status}); "
                               "the credentials need that permission (see `lsmigrate doctor`)", fatal=True)
@@ -217,7 +210,7 @@ class AzureStore(Store):
     # Store
     def check(self) -> None:
         async def properties():
-            return await self._service.get_container_client(self.container).get_container_properties()
+            return await self._service.get_container_client(self.bucket).get_container_properties()
 
         try:
             self._run("GetContainerProperties", None, properties)
@@ -229,7 +222,7 @@ class AzureStore(Store):
             next(iter(self._list_page(None, 1)[0]), None)
 
     async def _list_page_async(self, token: str | None, size: int):
-        container = self._service.get_container_client(self.container)
+        container = self._service.get_container_client(self.bucket)
         pages = container.list_blobs(name_starts_with=self.prefix or None, include=["metadata"],
                                      results_per_page=size).by_page(continuation_token=token)
         try:
@@ -423,7 +416,7 @@ class AzureStore(Store):
         name = "storage account type"
 
         async def info():
-            return await self._service.get_container_client(self.container).get_account_information()
+            return await self._service.get_container_client(self.bucket).get_account_information()
 
         try:
             answer = self._run("GetAccountInformation", None, info)

@@ -69,8 +69,16 @@ class Store(ABC):
         self.prefix = f"{target.folder}/" if target.folder else ""
         self.url = target.url
 
+    def _key(self, rel: str) -> str:
+        return self.prefix + rel
+
+    def _where(self, rel: str | None) -> str:
+        """The object (the bucket, for None) as a URL, for messages."""
+        bucket = f"{self.url.split('://', 1)[0]}://{self.bucket}"
+        return f"{bucket}/{self.prefix}{rel}" if rel is not None else bucket
+
     def key_bytes(self, rel: str) -> int:
-        return len((self.prefix + rel).encode("utf-8"))
+        return len(self._key(rel).encode("utf-8"))
 
     @abstractmethod
     def check(self) -> None:

@@ -75,13 +75,8 @@ class GCSStore(Store):
             return sync(self.fs.loop, self._send, method, url, **kwargs)
         except FileNotFoundError:
             raise StoreError(f"{action} {self._where(rel)}: not found", gone=True) from None
-        except StoreError:
-            raise
         except Exception as exc:  # gcsfs raises OSError/ValueError/HttpError/aiohttp errors
             raise self._translate(exc, action, rel) from None
-
-    def _where(self, rel: str | None) -> str:
-        return f"gs://{self.bucket}/{self.prefix}{rel}" if rel is not None else f"gs://{self.bucket}"
 
     def _translate(self, exc: Exception, action: str, rel: str | None) -> StoreError:
         code = getattr(exc, "code", None)
@@ -99,9 +94,6 @@ class GCSStore(Store):
         if "Cannot connect" in str(exc) or exc.__class__.__name__ in ("ClientConnectorError", "ServerDisconnectedError"):
             return StoreError(f"cannot reach the GCS endpoint for {action}; check STORAGE_GCS_ENDPOINT / the network")
         return StoreError(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {message}")
-
-    def _key(self, rel: str) -> str:
-        return self.prefix + rel
 
     def _object_json(self, rel: str, md5: bytes) -> dict:
         kind, encoding = content_type(rel)
@@ -157,8 +149,8 @@ class GCSStore(Store):
         return self._remote(rel, json.loads(body))
 
     def put(self, rel: str, data: bytes, md5: bytes) -> str | None:
-        meta = json.dumps(self._object_json(rel, md5))
-        kind = self._object_json(rel, md5)["contentType"]
+        described = self._object_json(rel, md5)
+        meta, kind = json.dumps(described), described["contentType"]
         boundary = "lsmigrate-part-boundary"
         payload = (f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{meta}\r\n"
                    f"--{boundary}\r\nContent-Type: {kind}\r\n\r\n").encode() + data + f"\r\n--{boundary}--".encode()

@@ -100,9 +100,6 @@ class S3Store(Store):
             return StoreError(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {exc}")
         return None
 
-    def _where(self, rel: str | None) -> str:
-        return f"s3://{self.bucket}/{self.prefix}{rel}" if rel is not None else f"s3://{self.bucket}"
-
     def _translate(self, exc: ClientError, action: str, rel: str | None) -> StoreError:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
@@ -122,9 +119,6 @@ class S3Store(Store):
             return StoreError(f"upload session for {self._where(rel)} no longer exists", gone=True)
         message = error.get("Message") or code or str(status)
         return StoreError(f"{action} {self._where(rel)} failed: {code}: {message}")
-
-    def _key(self, rel: str) -> str:
-        return self.prefix + rel
 
     def _write_args(self, rel: str, md5: bytes) -> dict:
         kind, encoding = content_type(rel)
@@ -244,10 +238,7 @@ class S3Store(Store):
 
     async def _lean_put(self, key: str, data: bytes, content_md5: str, args: dict) -> str:
         if self._lean is None:
-            if self._client is None:
-                await self.fs.set_session()
-                self._client = await self.fs.get_s3(self.bucket)
-                self._client.meta.events.register("before-sign.s3", _no_expect_continue)
+            await self._connect()
             self._lean = LeanPut(self._client, self.bucket, connections=self._connections,
                                  verify=bool(self.target.verify_ssl))
         return await self._lean.put(key, data, content_md5, args)
