@@ -200,9 +200,9 @@ class Engine:
         self.settings = settings
         self.progress = progress or Progress(enabled=False)
         release_large_buffers()
-        in_flight = min(settings.transfers * settings.chunk_size, MEMORY_BUDGET)
-        self.budget = ByteBudget(max(in_flight, settings.multipart_threshold))
-        self.buffers = BufferPool(max(in_flight, settings.multipart_threshold))
+        in_flight = max(min(settings.transfers * settings.chunk_size, MEMORY_BUDGET), settings.multipart_threshold)
+        self.budget = ByteBudget(in_flight)
+        self.buffers = BufferPool(in_flight)
         self._stop = threading.Event()
         self.limit = RateLimit(settings.bwlimit)
         self._parts = ThreadPoolExecutor(settings.transfers, thread_name_prefix="lsmigrate-part")
@@ -211,9 +211,7 @@ class Engine:
     # running a plan
     def run(self, actions: Iterable[Action], listener: Callable[[FileResult], None] | None = None) -> Stats:
         """Every action in order of the plan; `listener` hears each file's outcome (for --json-log)."""
-        stats = Stats()
-        if listener is not None:
-            stats.listener = listener
+        stats = Stats(listener=listener)
         started = time.monotonic()
         lock = threading.Lock()
         in_flight = threading.BoundedSemaphore(self.settings.transfers * 2)
@@ -282,7 +280,7 @@ class Engine:
                     break
                 if action.do is Do.EXTRA:
                     continue
-                settled = settled_without_transfer(action)
+                settled = settled_without_transfer(action) or self._name_too_long(action.local)
                 if settled is not None:
                     stats.add(settled)
                     continue
@@ -333,32 +331,28 @@ class Engine:
         local = action.local
         if self._stop.is_set():
             return action, FileResult(local.rel, Outcome.FAILED, local.size, "not attempted: run stopped")
-        if self.store.key_bytes(local.rel) > self.store.max_key_bytes:
-            return action, None
         async with self._slots:
             try:
                 data, before = self.origin.read_whole(local)  # small, and mostly in the page cache
                 md5 = hashlib.md5(data).digest()
-                token = await self.store.put_async(local.rel, data, md5)
-                expected = self.store.expected_token(md5, None)
-                if (expected is not None and token != expected) or self.origin.version(local) != before:
-                    return action, None
+                self._record_put(local, md5, await self.store.put_async(local.rel, data, md5), before)
             except Exception:  # noqa: BLE001 - the thread path tries again and reports it
                 return action, None
-        self.journal.mark_verified(local.rel, before.size, before.mtime_ns, md5.hex(), token)
-        self.progress.sent(len(data))
         return action, FileResult(local.rel, Outcome.COPIED, local.size)
+
+    def _name_too_long(self, local) -> FileResult | None:
+        key_bytes = self.store.key_bytes(local.rel)
+        if key_bytes <= self.store.max_key_bytes:
+            return None
+        return FileResult(local.rel, Outcome.FAILED, local.size,
+                          f"object name would be {key_bytes} bytes, over the {self.store.max_key_bytes}-byte "
+                          "limit of the store: shorten the path or the folder")
 
     def _process(self, action: Action) -> FileResult:
         local = action.local
         assert local is not None
         if self._stop.is_set():
             return FileResult(local.rel, Outcome.FAILED, local.size, "not attempted: run stopped")
-        key_bytes = self.store.key_bytes(local.rel)
-        if key_bytes > self.store.max_key_bytes:
-            return FileResult(local.rel, Outcome.FAILED, local.size,
-                              f"object name would be {key_bytes} bytes, over the {self.store.max_key_bytes}-byte "
-                              "limit of the store: shorten the path or the folder")
         if action.do is Do.CHECK and action.remote is not None:
             try:
                 if self._identical(local, action.remote):
@@ -432,13 +426,17 @@ class Engine:
             token = self.store.put(entry.rel, data, md5)
         finally:
             self.budget.release(entry.size)
+        self._record_put(entry, md5, token, before)
+
+    def _record_put(self, entry, md5: bytes, token: str | None, before) -> None:
+        """A whole object sent: its checksum and the source unchanged since it was read, then journaled."""
         expected = self.store.expected_token(md5, None)
         if expected is not None and token != expected:
             raise StoreError(f"{entry.rel}: the server's checksum {token} is not the file's MD5 {expected}", digest=True)
         if self.origin.version(entry) != before:
             raise SourceChanged(f"{entry.rel} changed while being sent")
         self.journal.mark_verified(entry.rel, before.size, before.mtime_ns, md5.hex(), token)
-        self.progress.sent(len(data))
+        self.progress.sent(before.size)
 
     def _upload_multipart(self, entry) -> None:
         store, origin = self.store, self.origin

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import sys
 
 M_MMAP_THRESHOLD = -3
 
 
+@functools.cache  # one setting for the whole process: the Dask workers build an Engine per batch
 def release_large_buffers(threshold: int = 1 << 20) -> bool:
     if not sys.platform.startswith("linux"):
         return False
