@@ -283,7 +283,7 @@ def run_copy(source: Source, target, kwargs, *, quiet: bool, as_json: bool) -> d
     finally:
         progress.close()
     doc = copy_document(stats, source=str(source.root), destination=_describe(target))
-    if job.store.__class__.__name__ == "S3Store" and not getattr(job.store, "etag_is_md5", True):
+    if not getattr(job.store, "etag_is_md5", True):  # S3 under SSE-KMS or SSE-C
         doc["verification"] = ("SSE-KMS/SSE-C: ETags are not MD5s, so each upload was verified by the server's "
                                "Content-MD5 check, and objects carry md5chksum metadata for later verifies")
     return doc
@@ -534,8 +534,6 @@ def sync_command(src, dst, src_endpoint_url, dst_endpoint_url, delete, max_delet
     destination at a time (exit 4 otherwise). Large objects stream through memory in parts.
     """
     from .endpoints import open_store
-    from .journal import state_dir
-    from .lock import LockHeld
     from .origins import LocalOrigin, StoreOrigin
     from .sync import Filters, JsonLog, run_sync
 
@@ -567,10 +565,7 @@ def sync_command(src, dst, src_endpoint_url, dst_endpoint_url, delete, max_delet
                            state=kwargs.get("state"), state_dir=state_dir(), delete=delete, max_delete=max_delete,
                            filters=Filters(tuple(include), tuple(exclude)), log=log, progress=progress,
                            executor=executor)
-    except LockHeld as exc:
-        log.close()
-        fail(str(exc), EXIT_LOCKED)
-    finally:
+    finally:  # LockHeld goes on to `guarded`: exit 4 with its one line
         progress.close()
     doc = copy_document(outcome.stats, source=label, destination=_describe(dest_target))
     doc.update(deleted=outcome.deleted, delete_refused=outcome.delete_refused,

@@ -158,14 +158,16 @@ def run_on_cluster(scheduler: str | object, target: Target, journal: Journal, se
     clean_source = without_secrets(source) if source is not None else None
     try:
         futures = as_completed()
-        pending = 0
+        pending, window = 0, 2
         for batch in batches(_count_inline(actions, stats), settings, batching):
             seed = _seed(journal, batch)
             for action in batch:
                 progress.planned(action.local.size)
             futures.add(client.submit(run_batch, clean, clean_source, settings, batch, seed, pure=False, retries=3))
             pending += 1
-            while pending >= 4 * max(1, len(client.scheduler_info().get("workers", {}))) + 2:
+            if pending >= window:  # the cluster's size asked once per submit, not per collected future
+                window = 4 * max(1, len(client.scheduler_info().get("workers", {}))) + 2
+            while pending >= window:
                 pending -= _collect(next(futures), journal, stats, progress)
         for future in futures:
             _collect(future, journal, stats, progress)
