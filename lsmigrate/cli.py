@@ -289,7 +289,7 @@ def run_copy(source: Source, target, kwargs, *, quiet: bool, as_json: bool) -> d
     return doc
 
 
-def _on_cluster(kwargs, target, journal, settings, actions, progress, store, source=None):
+def _on_cluster(kwargs, target, journal, settings, actions, progress, store, source=None, listener=None):
     """--executor dask: same plan, same upload code, on the cluster; the journal stays here."""
     if not kwargs.get("scheduler"):
         fail("--executor dask needs --scheduler tcp://HOST:8786")
@@ -299,7 +299,8 @@ def _on_cluster(kwargs, target, journal, settings, actions, progress, store, sou
         fail("--executor dask needs Dask: pip install 'lsmigrate[dask]'")
     from .engine import abort_orphans
 
-    stats = run_on_cluster(kwargs["scheduler"], target, journal, settings, actions, progress, source=source)
+    stats = run_on_cluster(kwargs["scheduler"], target, journal, settings, actions, progress, source=source,
+                           listener=listener)
     if stats.fatal is None and stats.failed == 0:
         abort_orphans(store, journal)
     return stats
@@ -560,7 +561,7 @@ def sync_command(src, dst, src_endpoint_url, dst_endpoint_url, delete, max_delet
         if kwargs.get("executor") == "dask":
             def executor(journal, actions, listener):
                 return _on_cluster(kwargs, dest_target, journal, settings, actions, progress, dest_store,
-                                   source=source_target)
+                                   source=source_target, listener=listener)
         outcome = run_sync(entries, origin, dest_store, source_label=label, settings=settings,
                            state=kwargs.get("state"), state_dir=state_dir(), delete=delete, max_delete=max_delete,
                            filters=Filters(tuple(include), tuple(exclude)), log=log, progress=progress,

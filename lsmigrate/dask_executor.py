@@ -143,14 +143,15 @@ def run_batch(target: Target, source: Target | None, settings: Settings, actions
 # ----------------------------------------------------------------------------------------- coordinator side
 def run_on_cluster(scheduler: str | object, target: Target, journal: Journal, settings: Settings,
                    actions: Iterable[Action], progress: Progress | None = None, source: Target | None = None,
-                   batching: Batching = Batching()) -> Stats:
-    """Submit the plan's work to the cluster and fold results (and relayed part events) into the journal."""
+                   batching: Batching = Batching(), listener=None) -> Stats:
+    """Submit the plan's work to the cluster and fold results (and relayed part events) into the journal;
+    `listener` hears each file's outcome (sync's --json-log)."""
     import time
 
     from distributed import Client, as_completed
 
     progress = progress or Progress(enabled=False)
-    stats = Stats()
+    stats = Stats(listener=listener)
     started = time.monotonic()
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
     client.subscribe_topic(TOPIC, lambda event: _apply_event(journal, event[1]))

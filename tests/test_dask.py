@@ -93,3 +93,14 @@ def test_plan_shows_the_cluster_split(s3_env, s3_bucket, tmp_path):
     split = json.loads(result.stdout)["cluster_split"]
     assert split["large_file_items"] == 1
     assert split["small_file_batches"] == -(-(len(data.files) - 1) // 256)
+
+
+def test_sync_on_a_cluster_logs_every_file_to_the_json_log(s3_env, s3_bucket, cluster, tmp_path):
+    data = make_data_dir(tmp_path / "ls", projects=1, uploads_per_project=10, odd_names=False)
+    log = tmp_path / "sync.jsonl"
+    result = run("sync", str(data.media), f"{s3_bucket.url}/s", "--endpoint-url", s3_bucket.endpoint_url,
+                 "--executor", "dask", "--scheduler", cluster.scheduler_address, "--json-log", str(log), "--json")
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {e["path"] for e in events if e["event"] == "copied"} == set(data.files)
+    assert events[-1]["event"] == "stats"
