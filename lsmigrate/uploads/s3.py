@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import queue
 from collections.abc import Iterator
+from typing import NoReturn
 
 import aiohttp
 from botocore.exceptions import (
@@ -79,10 +80,14 @@ class S3Store(Store):
         try:
             return sync(self.fs.loop, self._call, method, **kwargs)
         except Exception as exc:
-            failure = self._failure(exc, action, rel)
-            if failure is None:
-                raise
-            raise failure from None
+            self._reraise(exc, action, rel)
+
+    def _reraise(self, exc: Exception, action: str, rel: str | None) -> NoReturn:
+        """Raise `exc` as the StoreError it means for the user, or as it is if it is no store failure."""
+        failure = self._failure(exc, action, rel)
+        if failure is None:
+            raise exc
+        raise failure from None
 
     def _failure(self, exc: Exception, action: str, rel: str | None) -> StoreError | None:
         """What a library error means for the user, as a StoreError (None: not a store failure)."""
@@ -192,10 +197,7 @@ class S3Store(Store):
             page = await self._call("list_objects_v2", Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1000,
                                     **({"ContinuationToken": token} if token else {}))
         except Exception as exc:
-            failure = self._failure(exc, "ListObjectsV2", None)
-            if failure is None:
-                raise
-            raise failure from None
+            self._reraise(exc, "ListObjectsV2", None)
         entries = [(item["Key"], int(item["Size"]), item.get("ETag", "").strip('"') or None,
                     item["LastModified"].timestamp()) for item in page.get("Contents", ())]
         return entries, page.get("NextContinuationToken") if page.get("IsTruncated") else None
@@ -231,10 +233,7 @@ class S3Store(Store):
                                       ContentMD5=md5_b64(md5), ContentLength=len(data), **args)
             return answer.get("ETag", "").strip('"') or None
         except Exception as exc:
-            failure = self._failure(exc, "PutObject", rel)
-            if failure is None:
-                raise
-            raise failure from None
+            self._reraise(exc, "PutObject", rel)
 
     async def _lean_put(self, key: str, data: bytes, content_md5: str, args: dict) -> str:
         if self._lean is None:
@@ -318,10 +317,10 @@ class S3Store(Store):
         try:
             answer = await self._call("get_object", Bucket=self.bucket, Key=self._key(rel),
                                       Range=f"bytes={start}-{start + length - 1}")
-        except ClientError as exc:
-            raise self._translate(exc, "GetObject", rel) from None
-        async with answer["Body"] as body:
-            return await body.read()
+            async with answer["Body"] as body:
+                return await body.read()
+        except Exception as exc:  # a dropped connection too, as for every other request: a retryable StoreError
+            self._reraise(exc, "GetObject", rel)
 
     def delete(self, rel: str) -> None:
         self._run("DeleteObject", rel, "delete_object", Bucket=self.bucket, Key=self._key(rel))
