@@ -182,12 +182,13 @@ def settled_without_transfer(action: Action) -> FileResult | None:
     return None
 
 
-def part_size_for(size: int, chunk_size: int, *, min_part: int, max_parts: int) -> int:
-    """The chunk size, grown (to whole MiB) so the file fits in max_parts parts."""
+def part_size_for(size: int, chunk_size: int, *, min_part: int, max_parts: int, granule: int = 1) -> int:
+    """The chunk size, grown (to whole MiB) so the file fits in max_parts parts, and rounded up to a
+    multiple of the store's granule (GCS refuses other chunk sizes)."""
     part = max(chunk_size, min_part)
     if math.ceil(size / part) > max_parts:
         part = math.ceil(size / max_parts / MiB) * MiB
-    return part
+    return -(-part // granule) * granule
 
 
 class Engine:
@@ -442,7 +443,8 @@ class Engine:
         store, origin = self.store, self.origin
         before = origin.version(entry)
         size = before.size
-        part_size = part_size_for(size, self.settings.chunk_size, min_part=store.min_part_size, max_parts=store.max_parts)
+        part_size = part_size_for(size, self.settings.chunk_size, min_part=store.min_part_size, max_parts=store.max_parts,
+                                  granule=store.part_granule)
         count = max(1, math.ceil(size / part_size))
         session, md5, part_md5s, done = self._resume(entry, before, part_size, count)
         if session is None:

@@ -55,6 +55,7 @@ class Store(ABC):
     url: str
     min_part_size: int = 5 * 1024 * 1024
     max_parts: int = 10_000
+    part_granule: int = 1  # every part but the last must be a multiple of this (GCS: 256 KiB)
     parallel_parts: bool = True
     trust_listed_parts: bool = False  # True where the whole-object checksum is enforced at completion
     part_views: bool = False  # put_part takes any bytes-like data and keeps no reference to it after it returns

@@ -226,7 +226,8 @@ class S3Store(Store):
             args = self._write_args(rel, md5)
             if self._lean_ok and LeanPut.supports(args):
                 try:
-                    return await self._lean_put(self._key(rel), data, md5_b64(md5), args) or None
+                    etag, _headers = await self._lean_put(self._key(rel), data, md5_b64(md5), args)
+                    return etag or None
                 except Unsupported:
                     self._lean_ok = False  # from now on, botocore's full path for this store
             answer = await self._call("put_object", Bucket=self.bucket, Key=self._key(rel), Body=data,
@@ -235,7 +236,7 @@ class S3Store(Store):
         except Exception as exc:
             self._reraise(exc, "PutObject", rel)
 
-    async def _lean_put(self, key: str, data: bytes, content_md5: str, args: dict) -> str:
+    async def _lean_put(self, key: str, data: bytes, content_md5: str, args: dict) -> tuple[str, dict[str, str]]:
         if self._lean is None:
             await self._connect()
             self._lean = LeanPut(self._client, self.bucket, connections=self._connections,

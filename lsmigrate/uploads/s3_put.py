@@ -58,7 +58,8 @@ class LeanPut:
         self._host, self._path = host_header(self._base), urlsplit(self._base).path
         self._session = http_session(connections=self._connections, verify=self._verify)
 
-    async def put(self, key: str, data: bytes, content_md5: str, args: dict) -> str:
+    async def put(self, key: str, data: bytes, content_md5: str, args: dict) -> tuple[str, dict[str, str]]:
+        """The ETag the server answered (without quotes) and the answer's headers (encryption, checksums)."""
         if self._session is None:
             await self._setup()
         quoted = quote(key, safe="/~")
@@ -82,7 +83,7 @@ class LeanPut:
                                      allow_redirects=False) as response:
             body = await response.read()
             if response.status == 200:
-                return response.headers.get("ETag", "").strip('"')
+                return response.headers.get("ETag", "").strip('"'), {k.lower(): v for k, v in response.headers.items()}
             if 300 <= response.status < 400:
                 raise Unsupported("redirect")
             code, message = _error(body)
