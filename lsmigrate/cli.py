@@ -13,7 +13,7 @@ import click
 from . import __version__
 from .deployment import DeploymentFileError
 from .endpoints import TargetError
-from .engine import Engine, Settings
+from .engine import Engine, Settings, part_size_for
 from .estimate import estimate, probe
 from .jobs import (
     Source,
@@ -63,7 +63,9 @@ SIZE = SizeType()
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:
-    click.echo(f"lsmigrate: error: {shown(' '.join(str(message).split()))}", err=True)
+    from .redact import scrub
+
+    click.echo(f"lsmigrate: error: {shown(scrub(' '.join(str(message).split())))}", err=True)
     sys.exit(code)
 
 
@@ -109,7 +111,11 @@ def transfer_options(func):
         click.option("--chunk-size", type=SIZE, default="16MiB", show_default=True, help="Part size for multipart uploads (grown to stay within 10,000 parts)."),
         click.option("--multipart-threshold", type=SIZE, default="32MiB", show_default=True, help="Files larger than this go multipart."),
         click.option("--state", type=click.Path(dir_okay=False), help="The journal file (default: under $XDG_STATE_HOME/lsmigrate/)."),
-        click.option("--retries", type=click.IntRange(0, 50), default=5, show_default=True, help="Retries per request and per file."),
+        click.option("--retries", type=click.IntRange(0, 50), default=5, show_default=True, help=(
+            "Retries of a request that can succeed again (429, 5xx, SlowDown/ServerBusy, timeouts, dropped "
+            "connections; never auth, permission, not-found or checksum errors), after 1, 2, 4 ... s (jittered, "
+            "at most 20 s) or the server's Retry-After (up to 30 s). A dead endpoint fails within (N+1) x 5 s "
+            "connect timeout + those waits: 61 s for 5, 18 s for 2.")),
         click.option("--include-legacy-export", is_flag=True, help="Also copy the data dir's legacy export/ folder (to legacy-export/)."),
         click.option("--bwlimit", type=SIZE, default="0", help="Upload bandwidth cap in bytes per second (e.g. 20MiB); 0 for none."),
         click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
@@ -144,9 +150,13 @@ def settings_from(kwargs) -> Settings:
 
 
 def _target(kwargs, url: str | None, provider: str | None = None):
-    return resolve_target(url=url, env_file=kwargs.get("env_file"), compose=kwargs.get("compose"),
-                          compose_service=kwargs.get("compose_service"), values=kwargs.get("values"),
-                          endpoint_url=kwargs.get("endpoint_url"), region=kwargs.get("region"), provider=provider)
+    from .redact import remember_target
+
+    target = resolve_target(url=url, env_file=kwargs.get("env_file"), compose=kwargs.get("compose"),
+                            compose_service=kwargs.get("compose_service"), values=kwargs.get("values"),
+                            endpoint_url=kwargs.get("endpoint_url"), region=kwargs.get("region"), provider=provider)
+    remember_target(target)  # secrets from a deployment file too, wherever -vv or a message might print them
+    return target
 
 
 def _describe(target) -> str:
@@ -158,8 +168,12 @@ def _describe(target) -> str:
 def _setup_logging(verbose: int) -> None:
     if verbose >= 2:
         import logging
+        import os
+
+        from . import redact
 
         logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
+        redact.install(os.environ)  # botocore and the SDKs log headers, tokens and request parameters at DEBUG
 
 
 def _emit(doc: dict, as_json: bool, text: str) -> None:
@@ -203,6 +217,9 @@ def run_plan(source: Source, target, kwargs, *, assume_throughput: int, assume_f
             elif action.do is Do.COPY and split:
                 split.add(action.local.size)
         rates = probe(job.store, settings) if do_probe else None
+        # The part size really used: the store's minimum, rounded to its granule (GCS: 256 KiB).
+        part_size = part_size_for(0, settings.chunk_size, min_part=job.store.min_part_size,
+                                  max_parts=job.store.max_parts, granule=job.store.part_granule)
     legacy = None
     if source.data_dir and source.data_dir.legacy_export.is_dir():
         files = [e for e in scan_local(source.data_dir.legacy_export) if isinstance(e, LocalFile)]
@@ -210,7 +227,7 @@ def run_plan(source: Source, target, kwargs, *, assume_throughput: int, assume_f
     est = estimate(summary.to_copy.files, summary.to_copy.bytes, bytes_per_second=assume_throughput,
                    files_per_second=assume_files, measured=rates)
     label = f"{source.root}" + (f" (Label Studio data dir {source.data_dir.base})" if source.data_dir else "")
-    doc = plan_document(summary, source=label, destination=_describe(target), chunk_size=settings.chunk_size,
+    doc = plan_document(summary, source=label, destination=_describe(target), chunk_size=part_size,
                         estimate=est, legacy=legacy)
     if split:
         doc["cluster_split"] = split.document()
@@ -285,7 +302,7 @@ def run_copy(source: Source, target, kwargs, *, quiet: bool, as_json: bool) -> d
     doc = copy_document(stats, source=str(source.root), destination=_describe(target))
     if not getattr(job.store, "etag_is_md5", True):  # S3 under SSE-KMS or SSE-C
         doc["verification"] = ("SSE-KMS/SSE-C: ETags are not MD5s, so each upload was verified by the server's "
-                               "Content-MD5 check, and objects carry md5chksum metadata for later verifies")
+                               "Content-MD5 check (content-md5), recorded in the journal for later verifies")
     return doc
 
 
@@ -309,7 +326,7 @@ def _on_cluster(kwargs, target, journal, settings, actions, progress, store, sou
 def copy_exit_code(doc: dict) -> int:
     if doc["fatal"]:
         return EXIT_USAGE
-    return EXIT_FAILED if doc["failed"] else EXIT_OK
+    return EXIT_FAILED if doc["failed"] or doc.get("unaccounted") else EXIT_OK
 
 
 @main.command()
@@ -398,7 +415,8 @@ def run_cutover(source: Source, target, kwargs, *, dry_run: bool, yes: bool, no_
         if not as_json:
             click.echo(render_verify(checked), err=True)
         counts = checked["counts"]
-        missing = counts.get("missing", 0) + counts.get("different", 0) + counts.get("unchecked", 0)
+        missing = (counts.get("missing", 0) + counts.get("different", 0) + counts.get("unchecked", 0)
+                   + counts.get("error", 0) + checked["unaccounted"])
         hint = f"lsmigrate copy {source.data_dir.base if source.data_dir else source.root} {target.url}"
         doc["refused"] = (f"{missing} file(s) of {source.root} are not verified at {target.url}; "
                           f"not switching. Copy them first (`{hint}`), then run cutover again")
@@ -480,15 +498,16 @@ def _local_to_steps(result: dict, source: Source, target, kwargs, *, download: b
     if copied["fatal"]:
         messages.append(f"lsmigrate: error: {copied['fatal']}")
         return EXIT_USAGE
-    if copied["failed"]:
-        messages.append(f"lsmigrate: {copied['failed']} file(s) failed; fix them and run the same command again")
+    if copied["failed"] or copied["unaccounted"]:
+        count = copied["failed"] or copied["unaccounted"]
+        messages.append(f"lsmigrate: {count} file(s) failed; fix them and run the same command again")
         return EXIT_FAILED
     result["verify"] = checked = run_verify(source, target, kwargs, download=download)
     if checked["fatal"]:
         messages.append(f"lsmigrate: error: {checked['fatal']}")
         return EXIT_USAGE
     if not checked["clean"]:
-        messages.append("lsmigrate: verification found missing or different objects; not switching")
+        messages.append("lsmigrate: verification found missing, different or unchecked objects; not switching")
         return EXIT_VERIFY
     has_file = any(kwargs.get(k) for k in ("env_file", "compose", "values"))
     if no_cutover or not has_file:
@@ -587,7 +606,7 @@ def sync_command(src, dst, src_endpoint_url, dst_endpoint_url, delete, max_delet
     _emit(doc, as_json, text)
     if doc["fatal"]:
         fail(doc["fatal"])
-    failed = doc["failed"] or outcome.delete_refused or outcome.delete_failures
+    failed = doc["failed"] or doc["unaccounted"] or outcome.delete_refused or outcome.delete_failures
     sys.exit(EXIT_FAILED if failed else EXIT_OK)
 
 

@@ -7,14 +7,13 @@ module decides which keys change, and what the operator does next.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import deployment
+from . import deployment, redact
 from .endpoints import Target, TargetError
-from .labelstudio import ENV_PREFIXES, SECRET_VARIABLES
+from .labelstudio import ENV_PREFIXES
 
 FILE_OPTION = {"env": "env-file", "compose": "compose", "values": "values"}
 NGINX_VARIABLES = {"USE_NGINX_FOR_UPLOADS": "false", "USE_NGINX_FOR_EXPORT_DOWNLOADS": "false"}
@@ -33,22 +32,9 @@ class Edit:
         return self.old_text != self.new_text
 
     def diff(self) -> str:
-        """The change as a unified diff, with every secret's value masked: by name on its own line, and by
-        value wherever it stands (a YAML block scalar puts the value on the next line)."""
-        text = redact(deployment.unified_diff(self.old_text, self.new_text, self.path.name))
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
-
-
-_SECRET_NAMES = "|".join(sorted({*SECRET_VARIABLES, "accessKey", "secretKey", "storageAccountKey",
-                                 "applicationCredentialsJSON"}))
-_SECRET_LINE = re.compile(rf"^([-+ ]\s*(?:-\s*)?(?:export\s+)?(?:LABEL_STUDIO_|HEARTEX_)?(?:{_SECRET_NAMES})\s*[=:]\s*)(\S.*)$",
-                          re.MULTILINE)
-
-
-def redact(text: str) -> str:
-    return _SECRET_LINE.sub(lambda m: m.group(1) + "***", text)
+        """The change as a unified diff, every secret masked: by name on its own line, by value wherever it
+        stands (a YAML block scalar puts the value on the next line; JSON values nest keys), and by shape."""
+        return redact.scrub(deployment.unified_diff(self.old_text, self.new_text, self.path.name), self.secrets)
 
 
 def storage_variables(target: Target, settings: Mapping[str, str]) -> dict[str, str]:
@@ -126,7 +112,7 @@ def prepare(target: Target, settings: Mapping[str, str], *, env_file: str | None
     variables = storage_variables(target, settings)
     if no_nginx:
         variables.update(NGINX_VARIABLES)
-    secrets = {value for name, value in {**settings, **variables}.items() if _is_secret(name) and value}
+    secrets = {s for name, value in {**settings, **variables}.items() for s in redact.secrets_in(name, value)}
     if kind == "env":
         current = deployment.read_env_file(path)
         new = deployment.update_env_text(old, _effective_names(current, variables), name=name)
@@ -140,16 +126,8 @@ def prepare(target: Target, settings: Mapping[str, str], *, env_file: str | None
         if no_nginx:
             changes.update({f"global.extraEnvironmentVars.{key}": value for key, value in NGINX_VARIABLES.items()})
         new = deployment.update_helm_values_text(old, changes, name=name)
-    secrets |= {str(value) for name, value in current.items() if _is_secret(name) and value}
+    secrets |= {s for name, value in current.items() for s in redact.secrets_in(name, value)}
     return Edit(path, kind, old, new, tuple(s for s in secrets if len(s) >= 4))
-
-
-_SECRET_KEYS = {"accesskey", "secretkey", "storageaccountkey", "applicationcredentialsjson"}
-
-
-def _is_secret(name: str) -> bool:
-    bare = name.rsplit(".", 1)[-1]
-    return any(bare.endswith(v) for v in SECRET_VARIABLES) or bare.lower() in _SECRET_KEYS
 
 
 def _flatten(tree: Mapping, prefix: str = "") -> dict[str, object]:

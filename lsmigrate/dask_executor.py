@@ -63,9 +63,9 @@ class _RelayJournal(Journal):
     def __init__(self, records: list[Record], parts: dict[str, dict[int, tuple[str, str | None]]]) -> None:
         super().__init__(":memory:", commit_every=3600)
         for record in records:
-            self._write("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            self._write("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
                         (record.rel, record.size, record.mtime_ns, record.md5, record.status, record.etag,
-                         record.upload_id, record.part_size))
+                         record.upload_id, record.part_size, record.basis))
             for number, (md5, etag) in parts.get(record.rel, {}).items():
                 self._write("INSERT OR REPLACE INTO parts VALUES (?, ?, ?, ?)", (record.rel, number, md5, etag))
         self._commit()
@@ -186,6 +186,7 @@ def _count_inline(actions: Iterable[Action], stats: Stats) -> Iterator[Action]:
     for action in actions:
         if action.do is Do.EXTRA:
             continue
+        stats.planned += 1
         settled = settled_without_transfer(action)
         if settled is not None:
             stats.add(settled)
@@ -207,7 +208,7 @@ def _collect(future, journal: Journal, stats: Stats, progress: Progress) -> int:
         return 1
     for result, record in results:
         if record is not None:
-            journal.mark_verified(record.rel, record.size, record.mtime_ns, record.md5, record.etag)
+            journal.mark_verified(record.rel, record.size, record.mtime_ns, record.md5, record.etag, record.basis)
         stats.add(result)
         if result.outcome is Outcome.COPIED:
             progress.sent(result.size)

@@ -250,7 +250,7 @@ def open_store(target: Target, *, transfers: int = 16, retries: int = 5):
         from .uploads.s3 import S3Store
 
         return S3Store(target, _s3_filesystem(target, transfers=transfers, retries=retries),
-                       connections=max(10, transfers * 2))
+                       connections=max(10, transfers * 2), retries=retries)
     if target.provider == "gcs":
         from .uploads.gcs import GCSStore
 
@@ -288,6 +288,9 @@ def _gcs_filesystem(target: Target):
     token = target.credentials_file or ("anon" if endpoint and not os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
                                         else None)
     if token and token != "anon" and not os.path.isfile(token):
+        if token.lstrip().startswith("{"):  # the key itself, which must never be printed
+            raise TargetError("GOOGLE_APPLICATION_CREDENTIALS holds JSON, not a path: set it to the path of the "
+                              "service-account JSON file")
         raise TargetError(f"GOOGLE_APPLICATION_CREDENTIALS points at {token}, which is not a readable file")
     import warnings
 
@@ -335,14 +338,21 @@ def _azure_filesystem(target: Target):
 def _s3_filesystem(target: Target, *, transfers: int, retries: int):
     import s3fs
 
+    from .retry import RetryPolicy
+
     client_kwargs: dict[str, object] = {}
     if target.region:
         client_kwargs["region_name"] = target.region
     if not target.verify_ssl:
         client_kwargs["verify"] = False
+    policy = RetryPolicy.from_retries(retries)
     config_kwargs = {
-        # botocore's own retries: exponential backoff with jitter on throttling, 5xx and dropped connections.
-        "retries": {"max_attempts": retries + 1, "mode": "standard"},
+        # botocore's standard retries carry the policy's attempts (`max_attempts` would mean retries, one more
+        # try). Its backoff stays its own: full jitter under the same 1, 2, 4 ... 20 s ceilings as
+        # lsmigrate.retry, and it does not read Retry-After: replacing its retry handler would mean hooking
+        # botocore internals.
+        "retries": {"total_max_attempts": policy.attempts, "mode": "standard"},
+        "connect_timeout": policy.connect_timeout,
         # We send Content-MD5 ourselves; the newer default CRC headers cost CPU and some S3-compatible servers reject them.
         "request_checksum_calculation": "when_required",
         "response_checksum_validation": "when_required",

@@ -12,23 +12,24 @@ import asyncio
 import hashlib
 import math
 import os
-import random
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import Enum
 
+from . import basis
 from .compare import compare, unchanged
 from .journal import Journal, JournalError
 from .memory import release_large_buffers
 from .origins import LocalOrigin, SourceChanged, StoreOrigin
 from .plan import Action, Do
 from .report import Progress
+from .retry import RetryPolicy
 from .scan import LocalFile, RemoteObject, mtime_ns
-from .uploads.base import Store, StoreError
+from .uploads.base import Receipt, Store, StoreError
 
 MiB = 1024 * 1024
 # Bytes of file data in flight at once, whatever --transfers x --chunk-size say: the HTTP stack holds
@@ -63,6 +64,7 @@ class FileResult:
     outcome: Outcome
     size: int
     reason: str = ""
+    basis: str = ""  # for copied, identical and skipped files: on what "verified" rests (lsmigrate.basis)
 
 
 @dataclass
@@ -78,10 +80,23 @@ class Stats:
     fatal: str | None = None
     interrupted: bool = False
     listener: Callable[[FileResult], None] | None = None
+    planned: int = 0  # files the plan handed to the run: each must end in exactly one outcome
+    bases: Counter = field(default_factory=Counter)  # verified files (copied, identical, skipped) per basis
+
+    @property
+    def settled(self) -> int:
+        return self.copied + self.skipped + self.identical + self.failed + self.warnings
+
+    @property
+    def unaccounted(self) -> int:
+        """Planned files that ended in no outcome (a run stopped early, or a bug): never a clean run."""
+        return max(0, self.planned - self.settled)
 
     def add(self, result: FileResult) -> None:
         if self.listener is not None:
             self.listener(result)
+        if result.outcome in (Outcome.COPIED, Outcome.SKIPPED, Outcome.IDENTICAL):
+            self.bases[result.basis or basis.UNRECORDED] += 1
         if result.outcome is Outcome.COPIED:
             self.copied += 1
             self.copied_bytes += result.size
@@ -100,7 +115,7 @@ class Stats:
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and self.fatal is None and not self.interrupted
+        return self.failed == 0 and self.fatal is None and not self.interrupted and not self.unaccounted
 
 
 class RateLimit:
@@ -178,7 +193,9 @@ def settled_without_transfer(action: Action) -> FileResult | None:
     if action.do is Do.PROBLEM:
         return FileResult(action.rel, Outcome.FAILED if action.error else Outcome.PROBLEM, 0, action.reason)
     if action.do is Do.SKIP:
-        return FileResult(action.rel, Outcome.SKIPPED, action.local.size, action.reason)
+        recorded = action.record.basis if action.record is not None else None
+        return FileResult(action.rel, Outcome.SKIPPED, action.local.size, action.reason,
+                          basis=recorded or basis.UNRECORDED)
     return None
 
 
@@ -208,6 +225,7 @@ class Engine:
         self.limit = RateLimit(settings.bwlimit)
         self._parts = ThreadPoolExecutor(settings.transfers, thread_name_prefix="lsmigrate-part")
         self._slots: asyncio.Semaphore | None = None  # small files sending at once, on the store's loop
+        self._handed_off: dict[str, BaseException] = {}  # rel -> why the small-file path gave a file to the threads
 
     # running a plan
     def run(self, actions: Iterable[Action], listener: Callable[[FileResult], None] | None = None) -> Stats:
@@ -219,7 +237,7 @@ class Engine:
         files = ThreadPoolExecutor(self.settings.transfers, thread_name_prefix="lsmigrate-file")
         threaded: set[Future] = set()
 
-        def collect(future: Future) -> None:
+        def collect(future: Future, action: Action) -> None:
             in_flight.release()
             with lock:
                 threaded.discard(future)
@@ -227,14 +245,15 @@ class Engine:
                 result = future.result()
             except (StoreError, JournalError) as exc:  # fatal: stop everything
                 self._stop.set()
+                result = FileResult(action.rel, Outcome.FAILED, action.local.size, str(exc))
                 with lock:
                     stats.fatal = stats.fatal or str(exc)
-                return
-            except BaseException as exc:  # noqa: BLE001 - a bug must not hang the run
+            except BaseException as exc:  # noqa: BLE001 - a bug must not hang the run, nor lose the file
                 self._stop.set()
+                message = f"internal error: {exc.__class__.__name__}: {exc}"
+                result = FileResult(action.rel, Outcome.FAILED, action.local.size, message)
                 with lock:
-                    stats.fatal = stats.fatal or f"internal error: {exc.__class__.__name__}: {exc}"
-                return
+                    stats.fatal = stats.fatal or message
             with lock:
                 stats.add(result)
             self.progress.file_done()
@@ -244,7 +263,7 @@ class Engine:
             future = files.submit(self._process, action)
             with lock:
                 threaded.add(future)
-            future.add_done_callback(collect)
+            future.add_done_callback(lambda done, action=action: collect(done, action))
 
         # Small files go from the loop, the rest on threads. With --transfers 1 they take turns, one request at
         # a time; otherwise they overlap, each side bounded by --transfers (as files and parts were before).
@@ -281,6 +300,7 @@ class Engine:
                     break
                 if action.do is Do.EXTRA:
                     continue
+                stats.planned += 1
                 settled = settled_without_transfer(action) or self._name_too_long(action.local)
                 if settled is not None:
                     stats.add(settled)
@@ -328,7 +348,8 @@ class Engine:
         return await asyncio.gather(*(self._send_small(action) for action in batch))
 
     async def _send_small(self, action: Action) -> tuple[Action, FileResult | None]:
-        """One attempt at a small local file; None hands it to the thread path (retries, messages)."""
+        """One attempt at a small local file (its request retried by the store, as every request is); None hands
+        it to the thread path, with what went wrong, for what sending it again can fix."""
         local = action.local
         if self._stop.is_set():
             return action, FileResult(local.rel, Outcome.FAILED, local.size, "not attempted: run stopped")
@@ -336,10 +357,16 @@ class Engine:
             try:
                 data, before = self.origin.read_whole(local)  # small, and mostly in the page cache
                 md5 = hashlib.md5(data).digest()
-                self._record_put(local, md5, await self.store.put_async(local.rel, data, md5), before)
-            except Exception:  # noqa: BLE001 - the thread path tries again and reports it
+                verified_by = self._record_put(local, md5, await self.store.put_async(local.rel, data, md5), before)
+            except StoreError as exc:
+                if not (exc.fatal or exc.resend):  # the request was tried as often as --retries allows
+                    return action, FileResult(local.rel, Outcome.FAILED, local.size, str(exc))
+                self._handed_off[local.rel] = exc
                 return action, None
-        return action, FileResult(local.rel, Outcome.COPIED, local.size)
+            except Exception as exc:  # noqa: BLE001 - the thread path tries again and reports it
+                self._handed_off[local.rel] = exc
+                return action, None
+        return action, FileResult(local.rel, Outcome.COPIED, local.size, basis=verified_by)
 
     def _name_too_long(self, local) -> FileResult | None:
         key_bytes = self.store.key_bytes(local.rel)
@@ -352,94 +379,111 @@ class Engine:
     def _process(self, action: Action) -> FileResult:
         local = action.local
         assert local is not None
+        prior = self._handed_off.pop(local.rel, None)  # the small-file path's try: the file's first
         if self._stop.is_set():
             return FileResult(local.rel, Outcome.FAILED, local.size, "not attempted: run stopped")
         if action.do is Do.CHECK and action.remote is not None:
             try:
-                if self._identical(local, action.remote):
-                    return FileResult(local.rel, Outcome.IDENTICAL, local.size)
+                verified_by = self._identical(local, action.remote)
+                if verified_by:
+                    return FileResult(local.rel, Outcome.IDENTICAL, local.size, basis=verified_by)
             except OSError as exc:
                 return FileResult(local.rel, Outcome.FAILED, local.size, f"cannot read: {exc.strerror or exc}")
             except StoreError as exc:
                 if exc.fatal:
                     raise
                 # the comparison could not be made (a HEAD that failed): sending the file settles it
+        # The file is sent again only for what the store's retried requests cannot fix: the source changed
+        # while read, the server holds other bytes than were hashed, a session vanished, a local read error.
+        policy = RetryPolicy.from_retries(self.settings.retries)
         last = ""
-        for attempt in range(self.settings.retries + 1):
-            if self._stop.is_set():
+        for attempt in range(policy.attempts):
+            if (attempt and self._stop.wait(policy.delay(attempt))) or self._stop.is_set():
                 return FileResult(local.rel, Outcome.FAILED, local.size, "not finished: run stopped")
             try:
-                self._upload(local)
-                return FileResult(local.rel, Outcome.COPIED, local.size)
+                if prior is not None:  # judged here like any other try
+                    failure, prior = prior, None
+                    raise failure
+                verified_by = self._upload(local)
+                return FileResult(local.rel, Outcome.COPIED, local.size, basis=verified_by)
             except SourceChanged as exc:
                 last = str(exc)
             except StoreError as exc:
                 if exc.fatal:
                     raise
                 last = str(exc)
+                if not exc.resend:  # its request was tried as often as --retries allows; again would multiply it
+                    break
             except (PermissionError, FileNotFoundError, IsADirectoryError) as exc:
                 return FileResult(local.rel, Outcome.FAILED, local.size, f"cannot read: {exc.strerror or exc}")
             except OSError as exc:
                 last = f"read error: {exc.strerror or exc}"
-            if attempt < self.settings.retries:  # exponential backoff with jitter, as botocore's own retries
-                time.sleep(min(0.2 * 2**attempt, 5.0) * random.uniform(0.5, 1.5))
         return FileResult(local.rel, Outcome.FAILED, local.size, last)
 
     # deciding whether an object already there is the same
-    def _identical(self, local: LocalFile, remote: RemoteObject) -> bool:
+    def _identical(self, local: LocalFile, remote: RemoteObject) -> str | None:
+        """The basis on which the object already there is the local file, or None if it is not (or unproven)."""
         before = os.stat(local.path)
         result = compare(local, remote, self.store, chunk_size=self.settings.chunk_size)
         if result.same and unchanged(before, os.stat(local.path)):
-            self.journal.mark_verified(local.rel, before.st_size, before.st_mtime_ns, result.md5, remote.etag)
-            return True
-        return False
+            self.journal.mark_verified(local.rel, before.st_size, before.st_mtime_ns, result.md5, remote.etag,
+                                       result.basis)
+            return result.basis
+        return None
 
-    # sending
-    def _upload(self, local) -> None:
-        if self._server_side(local):
-            return
+    # sending: each returns the basis the object was verified on
+    def _upload(self, local) -> str:
+        verified_by = self._server_side(local)
+        if verified_by:
+            return verified_by
         if local.size > self.settings.multipart_threshold:
-            self._upload_multipart(local)
-        else:
-            self._upload_whole(local)
+            return self._upload_multipart(local)
+        return self._upload_whole(local)
 
-    def _server_side(self, entry) -> bool:
+    def _checked(self, entry, receipt: Receipt, md5: bytes, part_md5s: list | None = None) -> str:
+        """The basis of a stored object, after holding the server's checksum (where it gave one) against ours."""
+        if receipt.checksum is not None:
+            expected = self.store.expected_token(md5, part_md5s)
+            if receipt.checksum != expected:
+                raise StoreError(f"{entry.rel}: the server's checksum {receipt.checksum} is not the file's {expected}",
+                                 digest=True)
+        return receipt.basis
+
+    def _server_side(self, entry) -> str | None:
         """Same provider and endpoint on both sides: let the provider copy (no bytes through this machine)."""
         source = getattr(self.origin, "store", None)
         can = getattr(self.store, "can_copy_from", None)
         if source is None or can is None or not can(source, entry.size):
-            return False
-        token = self.store.copy_from(source, entry.rel)
-        known = entry.md5 or (source.head(entry.rel) or entry).md5
-        if known and self.store.expected_token(bytes.fromhex(known), None) not in (None, token):
-            raise StoreError(f"{entry.rel}: the copy's checksum {token} is not the source's MD5 {known}", digest=True)
-        md5 = known or (token if token and "-" not in token else "")
-        self.journal.mark_verified(entry.rel, entry.size, mtime_ns(entry), md5, token)
+            return None
+        receipt = self.store.copy_from(source, entry.rel)
+        known = (source.head(entry.rel) or entry).md5  # the object's own answer: a listed ETag may be SSE-KMS's
+        verified_by = self._checked(entry, receipt, bytes.fromhex(known)) if known else basis.SERVER_COPY
+        md5 = known or receipt.checksum or ""
+        self.journal.mark_verified(entry.rel, entry.size, mtime_ns(entry), md5, receipt.token, verified_by)
         self.progress.sent(entry.size)
-        return True
+        return verified_by
 
-    def _upload_whole(self, entry) -> None:
+    def _upload_whole(self, entry) -> str:
         self.budget.acquire(entry.size)
         try:
             data, before = self.origin.read_whole(entry)
             md5 = hashlib.md5(data).digest()
             self.limit.take(len(data))
-            token = self.store.put(entry.rel, data, md5)
+            receipt = self.store.put(entry.rel, data, md5)
         finally:
             self.budget.release(entry.size)
-        self._record_put(entry, md5, token, before)
+        return self._record_put(entry, md5, receipt, before)
 
-    def _record_put(self, entry, md5: bytes, token: str | None, before) -> None:
+    def _record_put(self, entry, md5: bytes, receipt: Receipt, before) -> str:
         """A whole object sent: its checksum and the source unchanged since it was read, then journaled."""
-        expected = self.store.expected_token(md5, None)
-        if expected is not None and token != expected:
-            raise StoreError(f"{entry.rel}: the server's checksum {token} is not the file's MD5 {expected}", digest=True)
+        verified_by = self._checked(entry, receipt, md5)
         if self.origin.version(entry) != before:
             raise SourceChanged(f"{entry.rel} changed while being sent")
-        self.journal.mark_verified(entry.rel, before.size, before.mtime_ns, md5.hex(), token)
+        self.journal.mark_verified(entry.rel, before.size, before.mtime_ns, md5.hex(), receipt.token, verified_by)
         self.progress.sent(before.size)
+        return verified_by
 
-    def _upload_multipart(self, entry) -> None:
+    def _upload_multipart(self, entry) -> str:
         store, origin = self.store, self.origin
         before = origin.version(entry)
         size = before.size
@@ -515,15 +559,17 @@ class Engine:
             for n in todo:
                 self.budget.acquire(length_of(n))
                 done.update([send(n)])
-        token = store.complete(entry.rel, session, sorted(done.items()), md5)
-        expected = store.expected_token(md5, part_md5s)
-        changed = origin.version(entry) != before
-        if (expected is not None and token != expected) or changed:
+        receipt = store.complete(entry.rel, session, sorted(done.items()), md5)
+        if origin.version(entry) != before:
             self.journal.forget(entry.rel)
-            if changed:
-                raise SourceChanged(f"{entry.rel} changed while being sent")
-            raise StoreError(f"{entry.rel}: the assembled object's checksum {token} is not {expected}", digest=True)
-        self.journal.mark_verified(entry.rel, size, before.mtime_ns, md5.hex(), token)
+            raise SourceChanged(f"{entry.rel} changed while being sent")
+        try:
+            verified_by = self._checked(entry, receipt, md5, part_md5s)
+        except StoreError:
+            self.journal.forget(entry.rel)
+            raise
+        self.journal.mark_verified(entry.rel, size, before.mtime_ns, md5.hex(), receipt.token, verified_by)
+        return verified_by
 
     def _resume(self, entry, before, part_size: int, count: int):
         """The journal's unfinished session for this file, if it still fits the file and the server has it."""
@@ -557,17 +603,14 @@ class Engine:
 
 
 def abort_orphans(store: Store, journal: Journal) -> None:
-    """After a run in which every file verified: sessions the journal still holds belong to files that are
-    gone or changed into something else, and uploads the server lists for keys since verified were
-    opened by a run killed before it could journal them. Both are ours, and abandoned."""
+    """After a run in which every file verified, the sessions the journal still holds belong to files that
+    are gone or changed into something else: abandoned, and ours. Only upload IDs the journal recorded are
+    touched: Label Studio itself or a cron sync may have uploads of their own open under the same folder.
+    (A run killed between creating an upload and journaling its ID leaves that one upload to the bucket's
+    lifecycle rule; `lsmigrate doctor` says whether one is set.)"""
     try:
         for record in journal.open_uploads():
             store.abort(record.rel, record.upload_id)
             journal.forget(record.rel)
-        lister = getattr(store, "own_uploads", None)
-        for rel, upload_id in lister() if lister is not None else ():
-            record = journal.get(rel)
-            if record is not None and record.verified:
-                store.abort(rel, upload_id)
     except StoreError:
         pass  # cleanup is best effort; the next run tries again

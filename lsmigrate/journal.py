@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS files (
     etag TEXT,
     upload_id TEXT,
     part_size INTEGER,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    basis TEXT
 );
 CREATE TABLE IF NOT EXISTS parts (
     rel TEXT NOT NULL,
@@ -55,6 +56,7 @@ class Record:
     etag: str | None
     upload_id: str | None
     part_size: int | None
+    basis: str | None = None  # on what the verification rested (lsmigrate.basis)
 
     @property
     def verified(self) -> bool:
@@ -90,6 +92,9 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(files)")}
+            if "basis" not in columns:  # a journal from before bases were recorded
+                self._db.execute("ALTER TABLE files ADD COLUMN basis TEXT")
             self._db.execute("BEGIN")
             for key, value in (("source", source), ("destination", destination)):
                 if value:
@@ -109,7 +114,7 @@ class Journal:
         self.flush()
         reader = sqlite3.connect(self.path, check_same_thread=False)
         try:
-            cursor = reader.execute("SELECT rel, size, mtime_ns, md5, status, etag, upload_id, part_size "
+            cursor = reader.execute("SELECT rel, size, mtime_ns, md5, status, etag, upload_id, part_size, basis "
                                     "FROM files ORDER BY rel")
             for row in cursor:
                 yield Record(*row)
@@ -118,7 +123,7 @@ class Journal:
 
     def get(self, rel: str) -> Record | None:
         with self._lock:
-            row = self._db.execute("SELECT rel, size, mtime_ns, md5, status, etag, upload_id, part_size "
+            row = self._db.execute("SELECT rel, size, mtime_ns, md5, status, etag, upload_id, part_size, basis "
                                    "FROM files WHERE rel = ?", (rel,)).fetchone()
         return Record(*row) if row else None
 
@@ -130,7 +135,7 @@ class Journal:
 
     def open_uploads(self) -> list[Record]:
         with self._lock:
-            rows = self._db.execute("SELECT rel, size, mtime_ns, md5, status, etag, upload_id, part_size "
+            rows = self._db.execute("SELECT rel, size, mtime_ns, md5, status, etag, upload_id, part_size, basis "
                                     "FROM files WHERE upload_id IS NOT NULL").fetchall()
         return [Record(*row) for row in rows]
 
@@ -167,12 +172,15 @@ class Journal:
             pass
         self._dirty = False
 
-    def mark_verified(self, rel: str, size: int, mtime_ns: int, md5: str, etag: str | None) -> None:
+    def mark_verified(self, rel: str, size: int, mtime_ns: int, md5: str, etag: str | None,
+                      basis: str | None = None) -> None:
+        """`basis`: on what the server vouched for the bytes (lsmigrate.basis)."""
         with self._lock:
             had_parts = self._has_upload(rel)
             self._write(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
-                (rel, size, mtime_ns, md5, VERIFIED, etag, time.time()),
+                "INSERT OR REPLACE INTO files (rel, size, mtime_ns, md5, status, etag, upload_id, part_size, updated, "
+                "basis) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?)",
+                (rel, size, mtime_ns, md5, VERIFIED, etag, time.time(), basis),
             )
             if had_parts:
                 self._write("DELETE FROM parts WHERE rel = ?", (rel,), durable=True)
@@ -185,7 +193,8 @@ class Journal:
         with self._lock:
             self._write("DELETE FROM parts WHERE rel = ?", (rel,))
             self._write(
-                "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                "INSERT OR REPLACE INTO files (rel, size, mtime_ns, md5, status, etag, upload_id, part_size, updated) "
+                "VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?)",
                 (rel, size, mtime_ns, md5, UPLOADING, upload_id, part_size, time.time()),
             )
             self._commit()

@@ -86,7 +86,7 @@ class StoreOrigin:
         data = self.store.read_range(entry.rel, 0, entry.size) if entry.size else b""
         if len(data) != entry.size:
             raise SourceChanged(f"{entry.rel} changed while being read")
-        if entry.md5 and hashlib.md5(data).hexdigest() != entry.md5:
+        if entry.md5 and hashlib.md5(data).hexdigest() != entry.md5 and self._own_md5(entry):
             raise SourceChanged(f"{entry.rel}: the bytes read do not match the source's own MD5")
         return data, self._version(entry)
 
@@ -102,9 +102,14 @@ class StoreOrigin:
             raise SourceChanged(f"{entry.rel} changed while being sent")
         return data
 
+    def _own_md5(self, entry: RemoteObject) -> str | None:
+        """The MD5 the source's server computed, from the object's own answer: a listed S3 ETag may be an
+        SSE-KMS one, which is no MD5 (the listing cannot say)."""
+        return (self.store.head(entry.rel) or entry).md5
+
     def md5(self, entry: RemoteObject, version: Version) -> bytes:
-        """The source's MD5 when it states one; else one streaming pass over the object."""
-        known = entry.md5 or (self.store.head(entry.rel) or entry).md5
+        """The source's MD5 when its server computed one; else one streaming pass over the object."""
+        known = self._own_md5(entry)
         if known:
             return bytes.fromhex(known)
         digest = hashlib.md5()

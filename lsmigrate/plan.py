@@ -180,14 +180,16 @@ def decide_sync(source: LocalFile | RemoteObject | Problem | None, dest: RemoteO
         return Action(Do.COPY, rel, "missing at destination", local=source, record=record)
     if dest.size != source.size:
         return Action(Do.COPY, rel, "size differs", local=source, remote=dest, record=record)
-    if source.md5 and dest.md5:
-        if source.md5 == dest.md5:
-            return Action(Do.SKIP, rel, "same md5", local=source, remote=dest, record=record)
-        return Action(Do.COPY, rel, "md5 differs", local=source, remote=dest, record=record)
+    # The journal first: it vouches for the destination object by the ETag it answered, which holds whatever
+    # that ETag is (under SSE-KMS it is no MD5, and a listing cannot say so).
     if (record is not None and record.verified and record.size == source.size
             and record.mtime_ns == mtime_ns(source) and record.etag == dest.etag
             and (not source.md5 or record.md5 == source.md5)):
         return Action(Do.SKIP, rel, "verified earlier, unchanged", local=source, remote=dest, record=record)
+    if source.md5 and dest.md5:
+        if source.md5 == dest.md5:
+            return Action(Do.SKIP, rel, "same md5", local=source, remote=dest, record=record)
+        return Action(Do.COPY, rel, "md5 differs", local=source, remote=dest, record=record)
     if (dest.mtime or 0) >= (source.mtime or 0):
         return Action(Do.SKIP, rel, "same size, destination not older (size+mtime; no md5 on both sides)",
                       local=source, remote=dest, record=record)

@@ -130,6 +130,8 @@ def copy_document(stats, *, source: str, destination: str) -> dict:
         "seconds": round(stats.seconds, 3), "bytes_per_second": round(rate),
         "failures": [{"path": rel, "reason": reason} for rel, reason in stats.failures],
         "fatal": stats.fatal, "interrupted": stats.interrupted,
+        "planned": stats.planned, "unaccounted": stats.unaccounted,
+        "verified_by": dict(sorted(stats.bases.items())),
     }
 
 
@@ -147,13 +149,25 @@ def render_copy(doc: dict) -> str:
         f"failed {doc['failed']:,} in {doc['seconds']:.1f}s "
         f"({format_size(doc['bytes_per_second'])}/s)"
     )
+    if doc.get("verified_by"):
+        lines.append(f"verified by: {by_basis(doc['verified_by'])}")
+    if doc.get("unaccounted"):
+        lines.append(f"not accounted for: {doc['unaccounted']:,} of {doc['planned']:,} planned files ended in no "
+                     "outcome; run it again")
     return "\n".join(lines)
+
+
+def by_basis(counts: dict) -> str:
+    """`12 etag, 3 content-md5`: how many files rest on each basis."""
+    return ", ".join(f"{n:,} {how}" for how, n in sorted(counts.items())) or "none"
 
 
 def verify_document(report, *, source: str, destination: str) -> dict:
     return {
         "source": source, "destination": destination,
-        "counts": dict(report.counts), "methods": dict(report.methods),
+        "counts": dict(report.counts), "bases": dict(sorted(report.bases.items())),
+        "recalled_from_journal": report.recalled,
+        "planned": report.planned, "unaccounted": report.unaccounted,
         "problems": [{"status": s, "path": rel, "detail": d} for s, rel, d in report.problems],
         "fatal": report.fatal, "clean": report.clean,
     }
@@ -164,8 +178,12 @@ def render_verify(doc: dict) -> str:
     if len(doc["problems"]) > 100:
         lines.append(f"... and {len(doc['problems']) - 100} more (see --json)")
     counts = doc["counts"]
-    how = ", ".join(f"{n:,} by {m}" for m, n in sorted(doc["methods"].items())) or "none"
-    lines.append(f"verified {counts.get('ok', 0):,} ({how}); missing {counts.get('missing', 0):,}, "
+    recalled = f"; {doc['recalled_from_journal']:,} of them verified earlier, unchanged since" \
+        if doc.get("recalled_from_journal") else ""
+    lines.append(f"verified {counts.get('ok', 0):,} (by {by_basis(doc['bases'])}{recalled}); "
+                 f"missing {counts.get('missing', 0):,}, "
                  f"different {counts.get('different', 0):,}, unchecked {counts.get('unchecked', 0):,}, "
                  f"errors {counts.get('error', 0):,}; extra at destination {counts.get('extra', 0):,}")
+    if doc.get("unaccounted"):
+        lines.append(f"not clean: {doc['unaccounted']:,} of {doc['planned']:,} planned files ended in no outcome")
     return "\n".join(lines)

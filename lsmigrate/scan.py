@@ -26,8 +26,9 @@ class RemoteObject:
     rel: str
     size: int
     etag: str | None = None  # as the server gives it, without quotes
-    md5: str | None = None  # hex MD5 of the content, when the listing says it (GCS md5Hash, Azure Content-MD5)
+    md5: str | None = None  # hex MD5 of the content as the server computed it (a plain S3 ETag, GCS md5Hash)
     mtime: float | None = None
+    client_md5: str | None = None  # an MD5 an uploader wrote, which the server only stored (md5chksum metadata)
 
 
 def mtime_ns(entry: LocalFile | RemoteObject) -> int:

@@ -55,6 +55,8 @@ class JsonLog:
         fields = {"path": result.rel, "bytes": result.size}
         if result.reason:
             fields["reason"] = result.reason
+        if result.basis:
+            fields["verified_by"] = result.basis
         self.event(result.outcome.value, **fields)
 
     def close(self) -> None:
@@ -103,6 +105,9 @@ def run_sync(source_entries: Iterable, origin: LocalOrigin | StoreOrigin, dest_s
              settings: Settings, state: str | None, state_dir: Path, delete: bool, max_delete: int | None,
              filters: Filters, log: JsonLog, progress: Progress, executor=None) -> SyncOutcome:
     """`executor(journal, actions, listener) -> Stats` runs the transfers elsewhere (Dask); default: here."""
+    for store in (dest_store, getattr(origin, "store", None)):
+        if store is not None and hasattr(store, "probe_encryption"):
+            store.probe_encryption = True  # listed ETags compare alone here: know first whether they are MD5s
     destination = destination_label(dest_store.target)
     lock = DestinationLock(state_dir, destination).acquire()
     try:

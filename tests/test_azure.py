@@ -23,7 +23,7 @@ from lsmigrate.origins import LocalOrigin  # noqa: E402
 from lsmigrate.plan import plan  # noqa: E402
 from lsmigrate.scan import LocalFile, RemoteObject, scan_local  # noqa: E402
 from lsmigrate.uploads.azure import AzureStore, in_code_point_order  # noqa: E402
-from lsmigrate.uploads.base import StoreError  # noqa: E402
+from lsmigrate.uploads.base import Receipt, StoreError  # noqa: E402
 
 MiB = 1024 * 1024
 FOLDER = "lsdata"
@@ -87,7 +87,8 @@ def test_put_list_head_open_round_trip_with_odd_names(store, service, container)
     store.check()
     payloads = {rel: (b"" if "empty" in rel else f"content of {rel}".encode() * 50) for rel in ODD}
     for rel, data in payloads.items():
-        assert store.put(rel, data, md5(data)) == md5(data).hex()
+        # Put Blob: the service computed the blob's MD5 itself (no whole-blob MD5 is sent to be stored)
+        assert store.put(rel, data, md5(data)) == Receipt(md5(data).hex(), "server-md5", md5(data).hex())
 
     listed = list(store.list())
     assert [obj.rel for obj in listed] == sorted(payloads)
@@ -135,7 +136,8 @@ def test_ranged_reads_cross_block_boundaries(store):
 def test_large_whole_put_goes_as_checked_blocks(store, service, container):
     store._single_put_limit = MiB  # as if the object were above the 64 MiB single-put size
     data = os.urandom(2 * MiB + 5)
-    assert store.put("big.bin", data, md5(data)) == md5(data).hex()
+    # Put Block List checks no whole-blob MD5: the blocks' own were checked at Put Block.
+    assert store.put("big.bin", data, md5(data)) == Receipt(md5(data).hex(), "content-md5", None)
     blob = service.get_blob_client(container, f"{FOLDER}/big.bin")
     assert blob.download_blob().readall() == data
     assert len(blob.get_block_list("committed")[0]) == 3
@@ -169,15 +171,17 @@ def test_chunked_upload_through_the_store_api(store, service, container):
     assert store.uploaded_parts(rel, other) == {}
     assert store.head(rel) is None  # staged blocks are not a blob yet
 
-    token = store.complete(rel, session, tokens, md5(whole))
-    assert token == store.expected_token(md5(whole), [md5(p) for p in parts]) == md5(whole).hex()
+    receipt = store.complete(rel, session, tokens, md5(whole))
+    assert receipt == Receipt(md5(whole).hex(), "content-md5", None)
+    assert store.head(rel).md5 is None and store.head(rel).client_md5 == md5(whole).hex()  # ours, not the service's
     key = f"{FOLDER}/{rel}"
     assert blob_bytes(service, container, key) == whole
     props = service.get_blob_client(container, key).get_blob_properties()
     assert bytes(props.content_settings.content_md5) == md5(whole)
     assert props.content_settings.content_type == "video/mp4"
     head = store.head(rel)
-    assert head.md5 == md5(whole).hex() and head.size == len(whole)
+    # stored for rclone check, but set by us at the commit: the uploader's MD5, never taken for the service's
+    assert head.md5 is None and head.client_md5 == md5(whole).hex() and head.size == len(whole)
     # A run killed after the commit but before the journal update finds the committed blocks of its session.
     assert store.uploaded_parts(rel, session) == {1: None, 2: None, 3: None}
     store.abort(rel, session)  # a no-op, never an error
@@ -236,7 +240,7 @@ def test_account_key_with_endpoint_override(azurite, container, service):
                                                          account_key=azurite.account_key, skip_instance_cache=True))
     try:
         store.check()
-        assert store.put("x.txt", b"x", md5(b"x")) == md5(b"x").hex()
+        assert store.put("x.txt", b"x", md5(b"x")).checksum == md5(b"x").hex()
         assert [o.rel for o in store.list()] == ["x.txt"]
         assert blob_bytes(service, container, "f/x.txt") == b"x"
     finally:

@@ -120,3 +120,26 @@ def test_sync_gcs_to_azure_and_azure_to_s3(az, fake_gcs, s3_bucket, tmp_path, mo
                  (f"az://{az.container_name}/r", f"{s3_bucket.url}/r", "--dst-endpoint-url", s3_bucket.endpoint_url)):
         again = run("sync", *args, *sizes)
         assert again.exit_code == 0 and json.loads(again.stdout)["copied"] == 0
+
+
+def test_each_azure_blob_names_its_basis_and_a_commit_md5_is_never_taken_for_the_services(az, tmp_path):
+    """Put Blob: the service computes the blob's MD5 (server-md5). A block list: each block's Content-MD5 was
+    checked at Put Block (content-md5), and the whole-blob MD5 stored at the commit is ours: without the
+    journal such a blob is unchecked unless read back."""
+    data = make_data_dir(tmp_path / "ls", projects=1, uploads_per_project=3, large_files=(6 * MiB,),
+                         odd_names=False, empty_files=False)
+    url = f"az://{az.container_name}/b"
+    copied = run("copy", str(data.root), url, "--chunk-size", "2MiB", "--multipart-threshold", "5MiB", "--json")
+    assert copied.exit_code == 0, copied.output
+    small = len(data.files) - 1
+    assert json.loads(copied.stdout)["verified_by"] == {"content-md5": 1, "server-md5": small}
+    verified = run("verify", str(data.root), url, "--json")
+    assert json.loads(verified.stdout)["bases"] == {"content-md5": 1, "server-md5": small}
+
+    fresh = run("verify", str(data.root), url, "--json", "--state", str(tmp_path / "none.sqlite3"))
+    doc = json.loads(fresh.stdout)
+    assert fresh.exit_code == 3 and doc["bases"] == {"server-md5": small} and doc["counts"]["unchecked"] == 1
+    big = next(rel for rel, size in data.files.items() if size == 6 * MiB)
+    assert [(p["status"], p["path"]) for p in doc["problems"]] == [("unchecked", big)]
+    downloaded = run("verify", str(data.root), url, "--json", "--download", "--state", str(tmp_path / "none.sqlite3"))
+    assert downloaded.exit_code == 0 and json.loads(downloaded.stdout)["bases"] == {"download": len(data.files)}

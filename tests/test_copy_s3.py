@@ -153,6 +153,35 @@ def test_kill_during_multipart_then_rerun_resumes(s3_env, s3_bucket, tmp_path, m
     assert client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads", []) == []
 
 
+def test_clean_up_aborts_only_the_uploads_the_journal_recorded(s3_env, s3_bucket, tmp_path):
+    """Label Studio itself, or a cron sync, may have a multipart upload open under the same folder, even for a
+    key this run verifies: only the upload IDs lsmigrate's journal recorded are its own to abort."""
+    data = make_data_dir(tmp_path / "ls", projects=1, uploads_per_project=3, large_files=(7 * MiB,),
+                         odd_names=False, empty_files=False)
+    big = next(rel for rel, size in data.files.items() if size == 7 * MiB)
+    args = ("copy", str(data.root), f"{s3_bucket.url}/lsdata", "--endpoint-url", s3_bucket.endpoint_url, "--quiet",
+            "--chunk-size", "5MiB", "--multipart-threshold", "6MiB", "--state", str(tmp_path / "j.sqlite3"))
+    client = s3_bucket.client()
+    small = next(rel for rel, size in data.files.items() if size < MiB)
+    theirs = {client.create_multipart_upload(Bucket=s3_bucket.name, Key=f"lsdata/{rel}")["UploadId"]
+              for rel in (small, big, "upload/1/label-studio-writing.png")}
+    # Ours, left by an interrupted run: a session the journal holds for a file since deleted.
+    doomed = data.path(big).with_name("gone.bin")
+    doomed.write_bytes(os.urandom(7 * MiB))
+    gone = str(doomed.relative_to(data.root / "media"))
+    ours = client.create_multipart_upload(Bucket=s3_bucket.name, Key=f"lsdata/{gone}")["UploadId"]
+    from lsmigrate.journal import Journal
+
+    with Journal(tmp_path / "j.sqlite3") as journal:
+        journal.start_upload(gone, 7 * MiB, 1, "00" * 16, ours, 5 * MiB)
+    doomed.unlink()
+
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    left = {u["UploadId"] for u in client.list_multipart_uploads(Bucket=s3_bucket.name).get("Uploads", [])}
+    assert left == theirs, "another writer's uploads are left alone; the journal's own abandoned one is aborted"
+
+
 def test_local_to_s3_reads_target_from_env_file(s3_env, s3_bucket, data_dir, tmp_path):
     env_list = tmp_path / "env.list"
     env_list.write_text(

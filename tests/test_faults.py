@@ -95,7 +95,7 @@ def _verified_clean(cloud: Cloud, data) -> None:
                  env=cloud.env(cloud.backend))
     doc = json.loads(result.stdout)
     assert result.exit_code == 0 and doc["clean"], result.output
-    assert doc["methods"] == {"download": len(data.files)} and doc["counts"] == {"ok": len(data.files)}
+    assert doc["bases"] == {"download": len(data.files)} and doc["counts"] == {"ok": len(data.files)}
 
 
 def _no_traceback(*texts: str) -> None:
@@ -283,6 +283,8 @@ def test_dead_network_fails_cleanly_and_the_journal_finishes_the_job(provider, r
         assert code == 1, (code, out, err)
         assert err == "", err
         lines = out.strip().splitlines()
+        assert lines[-1].startswith("verified by: "), lines[-1]  # the files that did land, per basis
+        lines = lines[:-1]
         summary = lines[-1]
         assert summary.startswith("copied "), summary
         failed = int(summary.split("failed ")[1].split()[0])

@@ -55,7 +55,6 @@ def test_s3fs_with_s3_env(s3_bucket, s3_env):
 def test_rclone_s3(rclone_s3):
     import boto3
 
-    (rclone_s3.root_dir / "bkt").mkdir(exist_ok=True)
     client = boto3.client(
         "s3",
         endpoint_url=rclone_s3.endpoint_url,
@@ -63,6 +62,8 @@ def test_rclone_s3(rclone_s3):
         aws_secret_access_key="testing",
         region_name="us-east-1",
     )
+    # Through the API: a folder made behind rclone's back is unseen while its directory cache holds the root.
+    client.create_bucket(Bucket="bkt")
     client.put_object(Bucket="bkt", Key="x/y.bin", Body=b"data")
     assert client.get_object(Bucket="bkt", Key="x/y.bin")["Body"].read() == b"data"
     assert (rclone_s3.root_dir / "bkt" / "x" / "y.bin").read_bytes() == b"data"

@@ -53,7 +53,7 @@ def test_copy_to_gcs_lands_byte_identical_with_md5(s3_env, fake_gcs, gcs_bucket,
     assert again["copied"] == 0 and again["skipped"] == len(data.files)
     verified = run("verify", str(data.root), f"gs://{gcs_bucket}/media", "--endpoint-url", fake_gcs.endpoint_url,
                    "--json")
-    assert verified.exit_code == 0 and json.loads(verified.stdout)["methods"] == {"journal+etag": len(data.files)}
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["bases"] == {"server-md5": len(data.files)}
 
 
 def test_gcs_missing_bucket_and_unusable_credentials(s3_env, fake_gcs, tmp_path, monkeypatch):

@@ -637,3 +637,136 @@ def test_credentials_inside_urls_are_not_repeated(sweep, fake_gcs, tmp_path):
     with_password = fake_gcs.endpoint_url.replace("http://", f"http://user:{password}@")
     sweep.cli("copy", src, f"gs://{bucket}/m", "--endpoint-url", with_password, "--json", expect=0)
     sweep.assert_clean()
+
+
+# ------------------------------------------------------------------ -vv debug output and secrets nested in JSON
+SESSION_TOKEN = "FAKEsession/TOKEN+0123456789abcdefghijklmnop=="
+SSE_C_KEY = "FAKE-sse-c-key-32-bytes-long!!!!"  # the raw 256-bit key, as boto3 takes it; botocore sends base64(key)
+MASK = "***"
+
+
+def test_session_token_is_masked_in_botocore_debug_output(sweep, s3_bucket, tmp_path):
+    token = sweep.secret("AWS session token", SESSION_TOKEN)
+    data = make_data_dir(tmp_path / "ls", projects=1, uploads_per_project=3, odd_names=False)
+    src, ep = str(data.root), ("--endpoint-url", s3_bucket.endpoint_url)
+    env = {"AWS_SESSION_TOKEN": token}
+    _, _, err = sweep.spawn("copy", src, f"{s3_bucket.url}/vv", *ep, "-vv", env=env, expect=0)
+    assert "botocore.auth" in err, "botocore's debug output is on"
+    log = tmp_path / "sync.jsonl"
+    sweep.spawn("sync", src, f"{s3_bucket.url}/s", *ep, "--json-log", str(log), "-vv", env=env, expect=0)
+    assert log.stat().st_size > 0
+    sweep.assert_clean()
+    assert f"x-amz-security-token:{MASK}" in err, "the signed header is still shown, its value masked"
+
+
+def test_sse_c_key_in_object_parameters_is_masked_in_cutover_and_debug_output(sweep, s3_bucket, tmp_path,
+                                                                              monkeypatch):
+    sweep.secret("SSE-C key", SSE_C_KEY)  # its base64 form (what goes on the wire) is searched for too
+    params = json.dumps({"SSECustomerAlgorithm": "AES256", "SSECustomerKey": SSE_C_KEY})
+    data = make_data_dir(tmp_path / "ls", projects=1, uploads_per_project=3, odd_names=False)
+    src, url, ep = str(data.root), f"{s3_bucket.url}/m", ("--endpoint-url", s3_bucket.endpoint_url)
+    held = _user_file(sweep, tmp_path / "deploy" / "env.list",
+                      f"STORAGE_TYPE=s3\nSTORAGE_AWS_BUCKET_NAME={s3_bucket.name}\nSTORAGE_AWS_FOLDER=m\n"
+                      f"STORAGE_AWS_ENDPOINT_URL={s3_bucket.endpoint_url}\nSTORAGE_AWS_OBJECT_PARAMETERS={params}\n")
+    _, out, err = sweep.spawn("copy", src, url, "--env-file", str(held), "-vv", expect=0)
+    assert "SSE-C" in out and "botocore.auth" in err, "the copy ran under SSE-C, with debug output on"
+
+    # Written by the switch (from the environment): the added line keeps its other parameters readable.
+    monkeypatch.setenv("STORAGE_AWS_OBJECT_PARAMETERS", params)
+    fresh = _user_file(sweep, tmp_path / "fresh" / "env.list", "# Label Studio\nLABEL_STUDIO_HOST=http://ls:8080\n")
+    cut = ("cutover", "--data-dir", src, "--env-file", str(fresh), "--to", url, *ep, "--dry-run")
+    text = sweep.cli(*cut, expect=0, says="+STORAGE_AWS_OBJECT_PARAMETERS=").stdout
+    diff = json.loads(sweep.cli(*cut, "--json", expect=0).stdout)["diff"]
+    monkeypatch.delenv("STORAGE_AWS_OBJECT_PARAMETERS")
+
+    # Already in the file being switched.
+    cut = ("cutover", "--data-dir", src, "--env-file", str(held), "--to", url, *ep, "--dry-run")
+    sweep.cli(*cut, expect=0, says="SSECustomerKey")
+    sweep.cli(*cut, "--json", expect=0, says="SSECustomerKey")
+    sweep.assert_clean()
+    shown = f'"SSECustomerAlgorithm": "AES256", "SSECustomerKey": "{MASK}"'
+    assert shown in text and shown in diff and "+STORAGE_AWS_OBJECT_PARAMETERS=" in diff, (text, diff)
+    assert f"x-amz-server-side-encryption-customer-key:{MASK}" in err, "botocore's signed header, masked"
+
+
+def test_gcs_private_key_stays_out_of_debug_output_and_cutover(sweep, fake_gcs, token_server, private_key_pem,
+                                                               tmp_path):
+    import gcsfs
+
+    sweep.secret("GCS access token", GCS_TOKEN)
+    account = _service_account(sweep, tmp_path / "creds" / "sa.json", private_key_pem, token_server.url)
+    sweep.secret("private key id", json.loads(account.read_text())["private_key_id"])
+    dummy = "-----BEGIN PRIVATE KEY-----\nFAKEdummyPRIVATEkeyNOTaKEY0123456789abcdefghijklmnopqrstuv\n-----END PRIVATE KEY-----\n"
+    unusable = _service_account(sweep, tmp_path / "creds" / "dummy.json", dummy, token_server.url)
+    bucket = f"s{uuid.uuid4().hex[:12]}"
+    gcsfs.GCSFileSystem(endpoint_url=fake_gcs.endpoint_url, token="anon", project="t", skip_instance_cache=True).mkdir(bucket)
+    data = make_data_dir(tmp_path / "ls", projects=1, uploads_per_project=2, odd_names=False)
+    src, url, ep = str(data.root), f"gs://{bucket}/m", ("--endpoint-url", fake_gcs.endpoint_url)
+    (_, _, err), _ = sweep.spawn_all([
+        (("copy", src, url, *ep, "-vv"), {"GOOGLE_APPLICATION_CREDENTIALS": str(account)}, 0, None),
+        (("doctor", "--to", url, *ep, "-vv"), {"GOOGLE_APPLICATION_CREDENTIALS": str(unusable)}, 2, "cannot be used"),
+    ])
+    assert token_server.hits >= 1 and " gcsfs" in err, "the key was used, with debug output on"
+
+    # The chart's inline applicationCredentialsJSON, a block scalar: its lines show as context in the diff.
+    document = json.dumps({"type": "service_account", "project_id": "fake-project", "client_email": "ls@fake.iam",
+                           "private_key_id": "fedcba9876543210fedcba9876543210fedcba98", "private_key": private_key_pem},
+                          indent=2)
+    sweep.secret("inline private key id", "fedcba9876543210fedcba9876543210fedcba98")
+    values = _user_file(sweep, tmp_path / "helm" / "values.yaml",
+                        "global:\n  persistence:\n    enabled: false\n    type: volume\n    config:\n      gcs:\n"
+                        "        applicationCredentialsJSON: |\n"
+                        + "".join(f"          {line}\n" for line in document.splitlines())
+                        + "        projectID: fake-project\n        bucket: \"\"\n")
+    cut = ("cutover", "--data-dir", src, "--values", str(values), "--to", url, *ep, "--dry-run")
+    text = sweep.cli(*cut, expect=0, says="+        bucket:").stdout
+    diff = json.loads(sweep.cli(*cut, "--json", expect=0).stdout)["diff"]
+    sweep.assert_clean()
+    assert f'"private_key": "{MASK}"' in text and f'"private_key": "{MASK}"' in diff, text
+
+
+def test_azure_keys_and_sas_stay_out_of_debug_output_and_cutover(sweep, azurite, tmp_path):
+    from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
+
+    sweep.secret("account key in use", azurite.account_key)
+    sweep.secret("wrong account key", AZURE_FAKE_KEY)
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    container = f"s{uuid.uuid4().hex[:12]}"
+    service.create_container(container)
+    expiry = datetime.now(timezone.utc) + timedelta(hours=1)
+    sas = generate_container_sas(azurite.account_name, container, account_key=azurite.account_key, expiry=expiry,
+                                 permission=ContainerSasPermissions(read=True, write=True, list=True, add=True,
+                                                                    create=True, delete=True))
+    old_sas = generate_container_sas("oldaccount", "old", account_key=AZURE_FAKE_KEY, expiry=expiry,
+                                     permission=ContainerSasPermissions(read=True, list=True))
+    for name, token in (("SAS", sas), ("old SAS", old_sas)):
+        sweep.secret(f"{name} signature", dict(p.split("=", 1) for p in token.split("&"))["sig"])
+    data = make_data_dir(tmp_path / "ls", projects=1, uploads_per_project=2, odd_names=False)
+    src, url, ep = str(data.root), f"az://{container}/m", ("--endpoint-url", azurite.blob_endpoint)
+    # Credentials the operator commented out, next to the lines the switch changes: lsmigrate never read
+    # them, so only their shape can tell they are secret.
+    settings = _user_file(sweep, tmp_path / "deploy" / "env.list",
+                          f"STORAGE_TYPE=azure\nSTORAGE_AZURE_CONTAINER_NAME={container}\n"
+                          f"STORAGE_AZURE_ACCOUNT_NAME={azurite.account_name}\n"
+                          f"STORAGE_AZURE_ACCOUNT_KEY={azurite.account_key}\n"
+                          "# before the move: DefaultEndpointsProtocol=https;"
+                          f"AccountName=oldaccount;AccountKey={AZURE_FAKE_KEY};EndpointSuffix=core.windows.net\n"
+                          f"# auditors: https://oldaccount.blob.core.windows.net/old?{old_sas}\n"
+                          "STORAGE_AZURE_FOLDER=old\n")
+    wrong = azurite.connection_string.replace(azurite.account_key, AZURE_FAKE_KEY)
+    runs = sweep.spawn_all([
+        (("copy", src, url, "--env-file", str(settings), *ep, "-vv"), {}, 0, None),
+        (("copy", src, f"az://{container}/sas", "-vv"),
+         {"AZURE_STORAGE_CONNECTION_STRING": f"BlobEndpoint={azurite.blob_endpoint};SharedAccessSignature={sas}"},
+         0, None),
+        (("copy", src, f"az://{container}/wrong", "-vv"), {"AZURE_STORAGE_CONNECTION_STRING": wrong}, 2,
+         "credentials were rejected"),
+    ])
+    assert all("azure.core" in err for _, _, err in runs), "the Azure SDK's debug output is on"
+    cut = ("cutover", "--data-dir", src, "--env-file", str(settings), "--to", url, *ep, "--dry-run")
+    text = sweep.cli(*cut, expect=0, says="+STORAGE_AZURE_FOLDER=m").stdout
+    diff = json.loads(sweep.cli(*cut, "--json", expect=0).stdout)["diff"]
+    sweep.assert_clean()
+    assert "sig=" in runs[1][2], "the SAS's URLs are logged, with the signature masked"
+    for shown in (text, diff):
+        assert f"AccountKey={MASK};" in shown and f"sig={MASK}" in shown and "oldaccount" in shown, shown

@@ -56,7 +56,8 @@ def run_engine(tree, client_bucket, tmp_path, monkeypatch, *, fail_once=()):
     async def flaky(rel, data, md5):
         if rel in fail_once and rel not in failed:
             failed.add(rel)
-            raise StoreError(f"{rel}: connection reset (injected)")
+            # What sending the file again can fix (a failed request was already retried by the store)
+            raise StoreError(f"{rel}: the server's checksum differs (injected)", digest=True)
         return await put_async(rel, data, md5)
 
     store.put_async = flaky

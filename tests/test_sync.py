@@ -45,11 +45,13 @@ def test_s3_to_gcs_incremental_changed_and_deletes(clouds, tmp_path):
     result, doc = _sync(f"{bucket.url}/m", f"gs://{name}/r")
     assert result.exit_code == 0, result.output
     assert doc["copied"] == len(data.files)
+    assert doc["verified_by"] == {"server-md5": len(data.files)}, "GCS's own md5Hash of every object"
     for rel in data.files:
         assert gcs.cat_file(f"{name}/r/{rel}") == data.path(rel).read_bytes(), rel
 
     result, doc = _sync(f"{bucket.url}/m", f"gs://{name}/r")
     assert doc["copied"] == 0 and doc["skipped"] == len(data.files)
+    assert sum(doc["verified_by"].values()) == len(data.files)
 
     client = bucket.client()
     rel = sorted(data.files)[3]
@@ -70,6 +72,7 @@ def test_s3_to_gcs_incremental_changed_and_deletes(clouds, tmp_path):
     gcs.invalidate_cache()
     assert not gcs.exists(f"{name}/r/extra-1.txt") and gcs.exists(f"{name}/r/{rel}")
     events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all(e.get("verified_by") for e in events if e["event"] in ("copied", "skipped", "identical"))
     assert {e["path"] for e in events if e["event"] == "deleted"} == {"extra-1.txt", "extra-2.txt"}
     assert events[-1]["event"] == "stats" and events[-1]["deleted"] == 2
     assert len(all_objects(client, bucket.name, "m/")) == len(data.files), "the source is never modified"

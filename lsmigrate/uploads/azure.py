@@ -26,13 +26,15 @@ from azure.core.exceptions import (
 from azure.storage.blob import ContentSettings, CorsRule
 from fsspec.asyn import sync
 
+from .. import basis
 from ..endpoints import Target
 from ..scan import RemoteObject
-from .base import Store, StoreError, content_type
+from .base import Receipt, Store, StoreError, content_type
 
 MiB = 1024 * 1024
 # Whole objects above this go as blocks: Put Blob takes up to 5000 MiB, but one failed request resends all of it.
 SINGLE_PUT_LIMIT = 64 * MiB
+CLIENT_MD5_MARK = "lsmigrate_client_md5"  # metadata on blobs whose Content-MD5 lsmigrate set at commit
 SESSION_HEX = 16  # session tokens are 16 hex digits; block ids are the session plus an 8-digit number
 _AUTH_CODES = {"AuthenticationFailed", "InvalidAuthenticationInfo", "AuthorizationFailure", "NoAuthenticationInformation"}
 _DENIED_CODES = {"AuthorizationPermissionMismatch", "AuthorizationResourceTypeMismatch", "AuthorizationServiceMismatch",
@@ -120,11 +122,25 @@ class AzureStore(Store):
 
     @staticmethod
     def _make_client(target: Target, base, retries: int):
-        """Our own aio client on adlfs's account URL and credential (SAS, key or token alike), with retries
-        that give up in seconds: the SDK's default backoff (15 s, x3) takes over a minute to report an
-        unreachable endpoint, and the engine retries each file itself anyway."""
+        """Our own aio client on adlfs's account URL and credential (SAS, key or token alike). The SDK's retry
+        loop decides what retries (408, 5xx but 501/505, dropped connections and timeouts); the policy sets how
+        often and how long to wait: the SDK's defaults (15 s backoff, at most 3 retries of each kind whatever
+        --retries said, no Retry-After) took over a minute to report an unreachable endpoint."""
         from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
+        from ..retry import RetryPolicy, retry_after_in
+
+        policy = RetryPolicy.from_retries(retries)
+
+        class PolicyRetry(ExponentialRetry):
+            def get_backoff_time(self, settings) -> float:
+                last = settings["history"][-1] if settings["history"] else None
+                answer = getattr(last, "http_response", None)
+                return policy.delay(settings["count"], retry_after_in(getattr(answer, "headers", None)))
+
+        # The SDK counts connect, read and status retries apart (3 each by default) within the total.
+        retry = PolicyRetry(retry_total=policy.retries, retry_connect=policy.retries, retry_read=policy.retries,
+                            retry_status=policy.retries)
         url, credential = str(base.url), base.credential
         endpoint = (target.endpoint_url or "").rstrip("/")
         if endpoint and not target.connection_string and not url.rstrip("/").startswith(endpoint):
@@ -133,8 +149,7 @@ class AzureStore(Store):
             if target.account_name and target.account_key:
                 credential = {"account_name": target.account_name, "account_key": target.account_key}
         return BlobServiceClient(account_url=url, credential=credential, max_single_put_size=SINGLE_PUT_LIMIT,
-                                 retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=retries,
-                                                               random_jitter_range=1))
+                                 retry_policy=retry, connection_timeout=policy.connect_timeout)
 
     # plumbing
     def _endpoint(self) -> str:
@@ -203,9 +218,11 @@ class AzureStore(Store):
         return StoreError(f"{action} {self._where(rel)} failed: {code or status}: {message}")
 
     @staticmethod
-    def _content_settings(rel: str, md5: bytes) -> ContentSettings:
+    def _content_settings(rel: str, md5: bytes | None) -> ContentSettings:
+        """With `md5` None the service computes the blob's Content-MD5 itself (Put Blob does, a commit not)."""
         kind, encoding = content_type(rel)
-        return ContentSettings(content_type=kind, content_encoding=encoding, content_md5=bytearray(md5))
+        return ContentSettings(content_type=kind, content_encoding=encoding,
+                               content_md5=bytearray(md5) if md5 is not None else None)
 
     # Store
     def check(self) -> None:
@@ -247,7 +264,7 @@ class AzureStore(Store):
             for name, size, etag, md5, modified, metadata in items:
                 if name.endswith("/") or str(metadata.get("hdi_isfolder", "")).lower() == "true":
                     continue  # a "folder" marker, not a file
-                yield _remote(name[cut:], size, etag, md5, modified)
+                yield _remote(name[cut:], size, etag, md5, modified, metadata)
             if not token:
                 return
 
@@ -265,25 +282,28 @@ class AzureStore(Store):
                 return None
             raise
         md5 = props.content_settings.content_md5 if props.content_settings else None
-        return _remote(rel, props.size, props.etag, md5, props.last_modified)
+        return _remote(rel, props.size, props.etag, md5, props.last_modified, props.metadata)
 
-    def put(self, rel: str, data: bytes, md5: bytes) -> str | None:
+    def put(self, rel: str, data: bytes, md5: bytes) -> Receipt:
+        """Put Blob: the service checks the request's Content-MD5, computes the blob's own and answers it."""
         if len(data) > self._single_put_limit:
             return self._put_in_blocks(rel, data, md5)
 
         async def upload():
             return await self._blob(rel).upload_blob(
-                data, length=len(data), overwrite=True, content_settings=self._content_settings(rel, md5),
+                data, length=len(data), overwrite=True, content_settings=self._content_settings(rel, None),
                 transactional_content_md5=md5, max_concurrency=1)
 
         answer = self._run("PutBlob", rel, upload)
         reported = answer.get("content_md5")
         if reported:
-            return bytes(reported).hex()
+            return Receipt(bytes(reported).hex(), basis.SERVER_MD5, bytes(reported).hex())
         head = self.head(rel)
-        return head.md5 if head else None
+        if head is not None and head.md5:
+            return Receipt(head.md5, basis.SERVER_MD5, head.md5)
+        return Receipt(head.etag if head else None, basis.CONTENT_MD5)
 
-    def _put_in_blocks(self, rel: str, data: bytes, md5: bytes) -> str | None:
+    def _put_in_blocks(self, rel: str, data: bytes, md5: bytes) -> Receipt:
         """A whole object above the SDK's single-put size: blocks of that size, each MD5-checked."""
         session = self.start_upload(rel, md5, len(data))
         step = self._single_put_limit
@@ -334,17 +354,19 @@ class AzureStore(Store):
         # the MD5 it computed (Azurite does not: then the accepted request is the proof).
         return bytes(reported).hex() if reported else md5.hex()
 
-    def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> str | None:
+    def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> Receipt:
+        """Put Block List checks no whole-blob checksum: the blocks were each checked by their Content-MD5 at
+        Put Block. The whole MD5 is still stored (rclone check reads it), marked as ours in the metadata so a
+        later verify never takes it for the service's."""
         block_ids = [_block_id(session, number) for number, _ in sorted(parts)]
 
         async def commit():
             blob = self._blob(rel)
-            await blob.commit_block_list(block_ids, content_settings=self._content_settings(rel, md5))
-            return await blob.get_blob_properties()
+            return await blob.commit_block_list(block_ids, content_settings=self._content_settings(rel, md5),
+                                                metadata={CLIENT_MD5_MARK: "true"})
 
-        props = self._run("PutBlockList", rel, commit)
-        stored = props.content_settings.content_md5 if props.content_settings else None
-        return bytes(stored).hex() if stored else None
+        self._run("PutBlockList", rel, commit)
+        return Receipt(md5.hex(), basis.CONTENT_MD5)
 
     def abort(self, rel: str, session: str) -> None:
         # Uncommitted blocks cannot be dropped one by one; Azure discards them a week after the last one was
@@ -432,9 +454,12 @@ class AzureStore(Store):
                       "latency for many small files, which is what Label Studio serves")]
 
 
-def _remote(rel: str, size: int, etag: str | None, md5: bytes | bytearray | None, modified) -> RemoteObject:
+def _remote(rel: str, size: int, etag: str | None, md5: bytes | bytearray | None, modified,
+            metadata=None) -> RemoteObject:
     """The journal keeps the content MD5 as an object's token (what uploads answer), so listings carry the
-    same; Azure's own ETag stands in only for blobs without a Content-MD5."""
+    same; Azure's own ETag stands in only for blobs without a Content-MD5. A Content-MD5 that lsmigrate set
+    at a block-list commit (marked in the metadata) is the uploader's value, not the service's."""
     md5_hex = bytes(md5).hex() if md5 and len(md5) == 16 else None
-    return RemoteObject(rel, int(size), md5_hex or (etag or "").strip('"') or None, md5_hex,
-                        modified.timestamp() if modified else None)
+    ours = str((metadata or {}).get(CLIENT_MD5_MARK, "")).lower() == "true"
+    return RemoteObject(rel, int(size), md5_hex or (etag or "").strip('"') or None, None if ours else md5_hex,
+                        modified.timestamp() if modified else None, client_md5=md5_hex if ours else None)

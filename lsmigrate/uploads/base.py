@@ -6,9 +6,24 @@ import io
 import mimetypes
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
+from .. import basis
 from ..scan import RemoteObject
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the server answered for an object it stored.
+
+    `checksum`, where the server computed one, is held against the local bytes by the caller (the store
+    predicts it with `expected_token`); where it is None, `basis` names what the server did check on the
+    requests themselves (a Content-MD5 on every one) and refused otherwise."""
+
+    token: str | None  # what the journal keeps and listings show for the object (ETag, or its content MD5)
+    basis: str  # lsmigrate.basis
+    checksum: str | None = None
 
 
 class StoreError(Exception):
@@ -16,13 +31,19 @@ class StoreError(Exception):
 
     `fatal` ones (bad credentials, missing bucket, access denied) stop the whole run: retrying other
     files would only fail the same way. `digest` ones mean the server saw other bytes than we hashed.
+
+    Every request was already retried as `--retries` allows (lsmigrate.retry) before its failure became a
+    StoreError, so the engine sends a file again only when that can fix what a retried request could not:
+    `resend` (digest and gone imply it).
     """
 
-    def __init__(self, message: str, *, fatal: bool = False, digest: bool = False, gone: bool = False) -> None:
+    def __init__(self, message: str, *, fatal: bool = False, digest: bool = False, gone: bool = False,
+                 resend: bool = False) -> None:
         super().__init__(" ".join(message.split()))  # one line, whatever the server or library said
         self.fatal = fatal
         self.digest = digest
         self.gone = gone  # the upload session no longer exists
+        self.resend = resend or digest or gone  # sending the file again (or resuming it) may succeed
 
 
 def content_type(name: str) -> tuple[str, str | None]:
@@ -60,6 +81,8 @@ class Store(ABC):
     trust_listed_parts: bool = False  # True where the whole-object checksum is enforced at completion
     part_views: bool = False  # put_part takes any bytes-like data and keeps no reference to it after it returns
     max_key_bytes: int = 1024  # S3 and GCS: 1024 bytes of UTF-8; Azure: 1024 characters (stricter here)
+    md5_basis: str = basis.SERVER_MD5  # what a RemoteObject's `md5` from this store is (see lsmigrate.basis)
+    multipart_etags: bool = False  # listed ETags of multipart objects are S3's MD5-of-part-MD5s
     prefix: str = ""
 
     def __init__(self, target, fs) -> None:
@@ -91,17 +114,17 @@ class Store(ABC):
 
     @abstractmethod
     def head(self, rel: str) -> RemoteObject | None:
-        """One object with the content MD5 it carries (metadata or a plain ETag), or None."""
+        """One object with the MD5 the server computed (`md5`) and any an uploader wrote (`client_md5`), or None."""
 
     @abstractmethod
-    def put(self, rel: str, data: bytes, md5: bytes) -> str | None:
-        """Store a whole object, the server checking `md5`; returns the checksum token it answered."""
+    def put(self, rel: str, data: bytes, md5: bytes) -> Receipt:
+        """Store a whole object, the server checking `md5`; returns what it answered."""
 
     def event_loop(self):
         """The event loop `put_async` runs on, or None where the store has no `put_async`."""
         return None
 
-    async def put_async(self, rel: str, data: bytes, md5: bytes) -> str | None:
+    async def put_async(self, rel: str, data: bytes, md5: bytes) -> Receipt:
         """`put` for callers already on `event_loop()`: many small files without a thread handoff each."""
         raise NotImplementedError
 
@@ -123,8 +146,8 @@ class Store(ABC):
         `md5` where it can; returns the part's checksum token."""
 
     @abstractmethod
-    def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> str | None:
-        """Assemble the parts; returns the object's checksum token."""
+    def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> Receipt:
+        """Assemble the parts; returns what the server answered for the whole object."""
 
     @abstractmethod
     def abort(self, rel: str, session: str) -> None:
@@ -132,7 +155,7 @@ class Store(ABC):
 
     @abstractmethod
     def expected_token(self, md5: bytes, part_md5s: list[bytes] | None) -> str | None:
-        """The token `put`/`complete` must answer for these bytes, or None if the server's token is no MD5."""
+        """The checksum a Receipt must carry for these bytes (whole MD5, and the part MD5s of a chunked upload)."""
 
     @abstractmethod
     def part_token(self, md5: bytes) -> str | None:

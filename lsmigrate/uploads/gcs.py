@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from collections.abc import Iterator
 from datetime import datetime
 
 from fsspec.asyn import sync
 
+from .. import basis
 from ..checksum import b64_to_hex, md5_b64
 from ..endpoints import Target
+from ..retry import RetryPolicy, is_retryable, retry_after_in, retryable_status
 from ..scan import RemoteObject
-from .base import Store, StoreError, content_type
+from .base import Receipt, Store, StoreError, content_type
 
 GRANULE = 256 * 1024  # every chunk but the last must be a multiple of this
+CHUNK_ATTEMPTS = 6  # sends of one chunk while the server persists only part of it
+STALLS = 2  # answers that show nothing new persisted before a chunk fails
+
+
+def _persisted(headers) -> int:
+    """Bytes a 308 says the session holds: its Range is `bytes=0-N`, absent while it holds none."""
+    value = headers.get("Range")
+    return int(value.rsplit("-", 1)[1]) + 1 if value else 0
 
 
 def _quote(text: str) -> str:
@@ -32,6 +41,7 @@ def _quote(text: str) -> str:
 class GCSStore(Store):
     min_part_size = 8 * 1024 * 1024
     max_parts = 1_000_000
+    part_granule = GRANULE
     parallel_parts = False
     # What a session reports persisted is trusted: the md5Hash declared at its start is enforced by the
     # server and compared again at the end, so no byte can slip in unchecked.
@@ -48,27 +58,34 @@ class GCSStore(Store):
     # plumbing
     async def _send(self, method: str, url: str, *, headers=None, json=None, data=None, **params):
         """gcsfs's own request (its session, auth headers and error mapping) without its fixed six retries
-        with up to 32 s of backoff and a logged traceback: `--retries` decides, with jittered backoff, and
-        only for what can succeed on a retry (429, 5xx, dropped connections)."""
-        from gcsfs.retry import HttpError, is_retriable, validate_response
+        with up to 32 s of backoff and a logged traceback: the retry policy decides (lsmigrate.retry)."""
+        import aiohttp
+        from gcsfs.retry import validate_response
 
+        policy = RetryPolicy.from_retries(self.retries)
+        # gcsfs sets no connect timeout (the OS gives up after minutes): the policy's keeps a dead endpoint's bound.
+        timeout = aiohttp.ClientTimeout(total=self.fs.requests_timeout, sock_connect=policy.connect_timeout)
         attempt = 0
         while True:
+            attempt += 1
+            retry_after = None
             try:
                 await self.fs._set_session()
                 async with self.fs.session.request(
                         method=method, url=url, params=self.fs._get_params(params), json=json, data=data,
-                        headers=self.fs._get_headers(headers), timeout=self.fs.requests_timeout) as response:
+                        headers=self.fs._get_headers(headers), timeout=timeout) as response:
                     status, answer_headers, contents = response.status, response.headers, await response.read()
-                validate_response(status, contents, url)
-                return status, answer_headers, None, contents
             except Exception as exc:
-                expired_token = isinstance(exc, HttpError) and exc.code == 401 and attempt == 0
-                if attempt >= self.retries or not (is_retriable(exc) and (not isinstance(exc, HttpError) or
-                                                                         exc.code != 401 or expired_token)):
+                if attempt >= policy.attempts or not is_retryable(exc):
                     raise
-            attempt += 1
-            await asyncio.sleep(min(0.5 * 2 ** attempt, 10) * random.uniform(0.5, 1.5))
+            else:
+                # A 401 on the first try may be a token that expired in flight: gcsfs refreshes it for the next.
+                again = retryable_status(status) or (status == 401 and attempt == 1)
+                if status < 400 or status == 499 or attempt >= policy.attempts or not again:
+                    validate_response(status, contents, url)  # raises gcsfs's error for a failure
+                    return status, answer_headers, None, contents
+                retry_after = retry_after_in(answer_headers)
+            await asyncio.sleep(policy.delay(attempt, retry_after))
 
     def _request(self, action: str, rel: str | None, method: str, url: str, **kwargs):
         try:
@@ -81,6 +98,8 @@ class GCSStore(Store):
     def _translate(self, exc: Exception, action: str, rel: str | None) -> StoreError:
         code = getattr(exc, "code", None)
         text = str(getattr(exc, "message", "") or exc).splitlines()
+        if code == 410:  # a resumable session that expired or was cancelled: a new one is started
+            return StoreError(f"{action} {self._where(rel)}: the upload session is gone", gone=True)
         message = text[-1] if text else exc.__class__.__name__
         if code == 401 or "Invalid Credentials" in message or "invalid_grant" in message:
             return StoreError(f"the GCS credentials were rejected for bucket {self.bucket}: check "
@@ -148,7 +167,7 @@ class GCSStore(Store):
             raise
         return self._remote(rel, json.loads(body))
 
-    def put(self, rel: str, data: bytes, md5: bytes) -> str | None:
+    def put(self, rel: str, data: bytes, md5: bytes) -> Receipt:
         described = self._object_json(rel, md5)
         meta, kind = json.dumps(described), described["contentType"]
         boundary = "lsmigrate-part-boundary"
@@ -156,7 +175,16 @@ class GCSStore(Store):
                    f"--{boundary}\r\nContent-Type: {kind}\r\n\r\n").encode() + data + f"\r\n--{boundary}--".encode()
         _, _, _, body = self._request("Upload", rel, "POST", self._upload, uploadType="multipart", data=payload,
                                       headers={"Content-Type": f'multipart/related; boundary="{boundary}"'})
-        return b64_to_hex(json.loads(body).get("md5Hash") or "")
+        return self._receipt(rel, json.loads(body))
+
+    def _receipt(self, rel: str, answer: dict | None) -> Receipt:
+        """The md5Hash GCS computed over the stored object (it also refused to finalize other bytes than the
+        md5Hash declared at the start)."""
+        md5 = b64_to_hex((answer or {}).get("md5Hash") or "")
+        if md5 is None:
+            head = self.head(rel)
+            md5 = head.md5 if head else None
+        return Receipt(md5, basis.SERVER_MD5, md5)
 
     def start_upload(self, rel: str, md5: bytes, size: int) -> str:
         meta = self._object_json(rel, md5)
@@ -182,42 +210,47 @@ class GCSStore(Store):
         if status in (200, 201):  # every byte arrived and the object exists already
             self._finals[session] = json.loads(body or b"{}")
             return {n: None for n in range(1, count + 1)}
-        persisted = headers.get("Range")  # bytes=0-N
-        end = int(persisted.rsplit("-", 1)[1]) + 1 if persisted else 0
+        end = _persisted(headers)
         self._resume_at[session] = end
         return {n: "persisted" for n in range(1, end // part_size + 1)} if part_size else {}
 
     def put_part(self, rel: str, session: str, number: int, data: bytes, md5: bytes, *, offset: int = 0,
                  size: int = 0) -> str:
+        end = offset + len(data)
+        if end != size and (offset % GRANULE or len(data) % GRANULE):
+            raise StoreError(f"UploadChunk {self._where(rel)}: a {len(data)}-byte chunk at byte {offset} is not "
+                             f"on GCS's {GRANULE}-byte grid (only the last chunk of an object may be shorter)")
         view = memoryview(data)
-        resume_at = self._resume_at.get(session, 0)
-        if offset < resume_at:  # the session already holds the start of this chunk: send only the rest
-            if offset + len(view) <= resume_at:
-                return "persisted"
-            view, offset = view[resume_at - offset:], resume_at
-        while True:
-            last = offset + len(view) - 1
+        start = max(offset, self._resume_at.get(session, 0))  # the session may hold the start of this chunk
+        if start >= end:
+            return "persisted"
+        stalls = 0
+        for _ in range(CHUNK_ATTEMPTS):
             status, headers, _, body = self._request(
-                "UploadChunk", rel, "PUT", session, data=view,
-                headers={"Content-Range": f"bytes {offset}-{last}/{size}"})
+                "UploadChunk", rel, "PUT", session, data=view[start - offset:],
+                headers={"Content-Range": f"bytes {start}-{end - 1}/{size}"})
             if status in (200, 201):
                 final = json.loads(body or b"{}")
                 self._finals[session] = final
                 return b64_to_hex(final.get("md5Hash") or "") or ""
-            persisted = headers.get("Range")
-            end = int(persisted.rsplit("-", 1)[1]) if persisted else -1
-            if end >= last:
+            persisted = _persisted(headers)
+            if persisted >= end:
                 return ""
-            # The server kept fewer bytes than were sent: send the rest of this chunk again.
-            view = view[end + 1 - offset:]
-            offset = end + 1
+            if persisted < offset:  # the session lost bytes of earlier chunks: the file's retry resumes it
+                raise StoreError(f"UploadChunk {self._where(rel)}: the session holds {persisted} bytes, fewer "
+                                 f"than the {offset} sent before this chunk", resend=True)
+            if persisted <= start:
+                stalls += 1
+                if stalls >= STALLS:
+                    raise StoreError(f"UploadChunk {self._where(rel)}: the server persisted nothing of bytes "
+                                     f"{start}-{end - 1} in {stalls} attempts (it holds {persisted} bytes)")
+            # GCS persists whole 256 KiB units, so the rest starts on the grid; it ends where the chunk does.
+            start = persisted
+        raise StoreError(f"UploadChunk {self._where(rel)}: bytes {start}-{end - 1} were still not persisted after "
+                         f"{CHUNK_ATTEMPTS} attempts")
 
-    def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> str | None:
-        final = self._finals.pop(session, None)
-        if final is None:
-            head = self.head(rel)
-            return head.md5 if head else None
-        return b64_to_hex(final.get("md5Hash") or "")
+    def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> Receipt:
+        return self._receipt(rel, self._finals.pop(session, None))
 
     def abort(self, rel: str, session: str) -> None:
         try:

@@ -17,10 +17,12 @@ from botocore.exceptions import (
 )
 from fsspec.asyn import sync
 
+from .. import basis
 from ..checksum import b64_to_hex, md5_b64, multipart_etag
 from ..endpoints import Target
+from ..retry import RetryPolicy
 from ..scan import RemoteObject
-from .base import Store, StoreError, content_type
+from .base import Receipt, Store, StoreError, content_type
 from .s3_body import PartBody
 from .s3_list import LeanList
 from .s3_list import Unsupported as ListUnsupported
@@ -40,30 +42,63 @@ _OBJECT_PARAMETERS = {"ACL", "CacheControl", "ContentDisposition", "ContentEncod
                       "SSECustomerKeyMD5", "ExpectedBucketOwner", "RequestPayer"}
 
 
+_SSE_C_ARGS = {"SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5"}  # every request on such an object
+_PART_ARGS = _SSE_C_ARGS | {"RequestPayer", "ExpectedBucketOwner"}
 _COPY_PARAMETERS = {"ACL", "ServerSideEncryption", "SSEKMSKeyId", "StorageClass", "BucketKeyEnabled"}
 LIST_AHEAD = 3  # listing pages fetched ahead of the plan (1,000 keys each)
 MAX_COPY_SIZE = 5 * 1024**3  # CopyObject's limit; larger objects stream through like any other
 
 
 class S3Store(Store):
+    md5_basis = basis.ETAG
     part_views = True  # UploadPart bodies go out as PartBody (s3_body), never held after the answer
+    probe_encryption = False  # set where listed ETags decide alone (sync): see list()
 
-    def __init__(self, target: Target, fs, *, connections: int = 32) -> None:
+    def __init__(self, target: Target, fs, *, connections: int = 32, retries: int = 5) -> None:
         super().__init__(target, fs)
         self._connections = connections
+        self._retry = RetryPolicy.from_retries(retries)  # for the lean PUT; botocore retries the rest (endpoints)
         params = dict(target.object_parameters)
         unknown = sorted(set(params) - _OBJECT_PARAMETERS)
         if unknown:
             raise StoreError(f"STORAGE_AWS_OBJECT_PARAMETERS has keys S3 uploads do not take: {', '.join(unknown)}",
                              fatal=True)
         self._params = params
-        # Under SSE-KMS or SSE-C an ETag is not an MD5: Content-MD5 and md5chksum carry the verification.
-        self.etag_is_md5 = not (params.get("ServerSideEncryption") in _KMS or "SSECustomerKey" in params)
+        # Under SSE-KMS or SSE-C an ETag is not an MD5 (AWS documents it): True when the object parameters ask
+        # for it or an answer showed it (a bucket's default encryption), None while no answer has said.
+        self._asked = params.get("ServerSideEncryption") in _KMS or "SSECustomerKey" in params
+        self._encrypted: bool | None = self._asked or None
+        self._sse_c = {k: v for k, v in params.items() if k in _SSE_C_ARGS}
         self._client = None
         self._lean: LeanPut | None = None
         self._lean_ok = True
         self._lister: LeanList | None = None
         self._lean_list_ok = True
+
+    @property
+    def etag_is_md5(self) -> bool:
+        return not self._encrypted
+
+    @property
+    def multipart_etags(self) -> bool:
+        return self.etag_is_md5
+
+    def _seen(self, encryption: str | None, customer_algorithm: str | None) -> bool:
+        """Notes what one answer said of the object's encryption; True if its ETag is no MD5."""
+        encrypted = encryption in _KMS or bool(customer_algorithm)
+        if encrypted:
+            self._encrypted = True
+        return encrypted
+
+    def _seen_in(self, answer: dict) -> bool:
+        return self._seen(answer.get("ServerSideEncryption"), answer.get("SSECustomerAlgorithm"))
+
+    def _receipt(self, etag: str | None, encrypted: bool, *, multipart: bool = False) -> Receipt:
+        """A plain or multipart ETag is the server's own MD5 arithmetic; under SSE-KMS/SSE-C it is opaque, and
+        what the server checked is the Content-MD5 sent with every request (S3 answers BadDigest otherwise)."""
+        if encrypted or self._asked or not etag:  # (CompleteMultipartUpload's answer never names SSE-C)
+            return Receipt(etag or None, basis.CONTENT_MD5)
+        return Receipt(etag, basis.MULTIPART_ETAG if multipart else basis.ETAG, etag)
 
     # plumbing
     async def _connect(self) -> None:
@@ -163,10 +198,24 @@ class S3Store(Store):
                 for key, size, etag, mtime in entries:
                     if key.endswith("/"):
                         continue  # a "folder" marker, not a file
+                    # A listing says nothing of encryption: a plain ETag is taken for the MD5 until an answer has
+                    # shown SSE-KMS/SSE-C, and wherever it disagrees with a file, the object's HEAD has the last word.
+                    if self.probe_encryption and self._encrypted is None and etag:
+                        self._probe_encryption(key[cut:])
                     plain = etag if etag and "-" not in etag and self.etag_is_md5 else None
                     yield RemoteObject(key[cut:], size, etag, plain, mtime)
         finally:
             producer.cancel()
+
+    def _probe_encryption(self, rel: str) -> None:
+        """One object's HEAD says whether the bucket's objects are encrypted with SSE-KMS (default encryption
+        applies to every new object), before any listed ETag is taken for an MD5 (sync compares listings)."""
+        try:
+            self.head(rel)
+        except StoreError as exc:
+            if exc.fatal:
+                raise
+            self._encrypted = True  # an SSE-C object we hold no key for cannot be HEADed; its ETag is no MD5
 
     async def _list_pages(self, pages: queue.Queue, room: asyncio.Semaphore) -> None:
         """Puts each page's entries on `pages` as it arrives, then None (or the error that ended it)."""
@@ -203,36 +252,43 @@ class S3Store(Store):
         return entries, page.get("NextContinuationToken") if page.get("IsTruncated") else None
 
     def head(self, rel: str) -> RemoteObject | None:
+        """The ETag is the server's own MD5 unless the object is encrypted with SSE-KMS/SSE-C (which the
+        answer says); `md5chksum` is only what the uploader wrote, kept apart as `client_md5`."""
         try:
-            meta = self._run("HeadObject", rel, "head_object", Bucket=self.bucket, Key=self._key(rel))
+            meta = self._run("HeadObject", rel, "head_object", Bucket=self.bucket, Key=self._key(rel), **self._sse_c)
         except StoreError as exc:
             if "404" in str(exc) or "NoSuchKey" in str(exc) or "Not Found" in str(exc):
                 return None
             raise
+        encrypted = self._seen_in(meta)
+        if self._encrypted is None:
+            self._encrypted = encrypted
         etag = meta.get("ETag", "").strip('"') or None
-        md5 = b64_to_hex(meta.get("Metadata", {}).get(MD5_METADATA, "") or "")
-        if md5 is None and etag and "-" not in etag and self.etag_is_md5:
-            md5 = etag
-        return RemoteObject(rel, int(meta["ContentLength"]), etag, md5, meta["LastModified"].timestamp())
+        md5 = etag if etag and "-" not in etag and not encrypted else None
+        client_md5 = b64_to_hex(meta.get("Metadata", {}).get(MD5_METADATA, "") or "")
+        return RemoteObject(rel, int(meta["ContentLength"]), etag, md5, meta["LastModified"].timestamp(),
+                            client_md5=client_md5)
 
-    def put(self, rel: str, data: bytes, md5: bytes) -> str | None:
+    def put(self, rel: str, data: bytes, md5: bytes) -> Receipt:
         return sync(self.fs.loop, self.put_async, rel, data, md5)
 
     def event_loop(self):
         return self.fs.loop
 
-    async def put_async(self, rel: str, data: bytes, md5: bytes) -> str | None:
+    async def put_async(self, rel: str, data: bytes, md5: bytes) -> Receipt:
         try:
             args = self._write_args(rel, md5)
             if self._lean_ok and LeanPut.supports(args):
                 try:
-                    etag, _headers = await self._lean_put(self._key(rel), data, md5_b64(md5), args)
-                    return etag or None
+                    etag, headers = await self._lean_put(self._key(rel), data, md5_b64(md5), args)
+                    encrypted = self._seen(headers.get("x-amz-server-side-encryption"),
+                                           headers.get("x-amz-server-side-encryption-customer-algorithm"))
+                    return self._receipt(etag, encrypted)
                 except Unsupported:
                     self._lean_ok = False  # from now on, botocore's full path for this store
             answer = await self._call("put_object", Bucket=self.bucket, Key=self._key(rel), Body=data,
                                       ContentMD5=md5_b64(md5), ContentLength=len(data), **args)
-            return answer.get("ETag", "").strip('"') or None
+            return self._receipt(answer.get("ETag", "").strip('"'), self._seen_in(answer))
         except Exception as exc:
             self._reraise(exc, "PutObject", rel)
 
@@ -241,7 +297,7 @@ class S3Store(Store):
             await self._connect()
             self._lean = LeanPut(self._client, self.bucket, connections=self._connections,
                                  verify=bool(self.target.verify_ssl))
-        return await self._lean.put(key, data, content_md5, args)
+        return await self._retry.run(lambda: self._lean.put(key, data, content_md5, args))
 
     def close(self) -> None:
         for lean in (self._lister, self._lean):
@@ -255,6 +311,7 @@ class S3Store(Store):
     def start_upload(self, rel: str, md5: bytes, size: int) -> str:
         answer = self._run("CreateMultipartUpload", rel, "create_multipart_upload", Bucket=self.bucket,
                            Key=self._key(rel), **self._write_args(rel, md5))
+        self._seen_in(answer)
         return answer["UploadId"]
 
     def uploaded_parts(self, rel: str, session: str, *, size: int = 0,
@@ -278,20 +335,19 @@ class S3Store(Store):
     def put_part(self, rel: str, session: str, number: int, data, md5: bytes, *, offset: int = 0,
                  size: int = 0) -> str:
         """`data` is bytes-like (bytes, bytearray, memoryview): sent as it is, without a copy (s3_body)."""
-        args = {}
-        for name in ("SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5", "RequestPayer", "ExpectedBucketOwner"):
-            if name in self._params:
-                args[name] = self._params[name]
+        args = {name: value for name, value in self._params.items() if name in _PART_ARGS}
         answer = self._run("UploadPart", rel, "upload_part", Bucket=self.bucket, Key=self._key(rel), UploadId=session,
                            PartNumber=number, Body=PartBody(data), ContentMD5=md5_b64(md5),
                            ContentLength=memoryview(data).nbytes, **args)
+        self._seen_in(answer)
         return answer["ETag"].strip('"')
 
-    def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> str | None:
+    def complete(self, rel: str, session: str, parts: list[tuple[int, str]], md5: bytes) -> Receipt:
         body = {"Parts": [{"PartNumber": number, "ETag": f'"{etag}"'} for number, etag in parts]}
         answer = self._run("CompleteMultipartUpload", rel, "complete_multipart_upload", Bucket=self.bucket,
-                           Key=self._key(rel), UploadId=session, MultipartUpload=body)
-        return answer.get("ETag", "").strip('"') or None
+                           Key=self._key(rel), UploadId=session, MultipartUpload=body,
+                           **{k: v for k, v in self._params.items() if k in ("RequestPayer", "ExpectedBucketOwner")})
+        return self._receipt(answer.get("ETag", "").strip('"'), self._seen_in(answer), multipart=True)
 
     def abort(self, rel: str, session: str) -> None:
         try:
@@ -302,8 +358,6 @@ class S3Store(Store):
                 raise
 
     def expected_token(self, md5: bytes, part_md5s: list[bytes] | None) -> str | None:
-        if not self.etag_is_md5:
-            return None
         return multipart_etag(part_md5s) if part_md5s else md5.hex()
 
     def part_token(self, md5: bytes) -> str | None:
@@ -317,7 +371,7 @@ class S3Store(Store):
     async def _get_range(self, rel: str, start: int, length: int) -> bytes:
         try:
             answer = await self._call("get_object", Bucket=self.bucket, Key=self._key(rel),
-                                      Range=f"bytes={start}-{start + length - 1}")
+                                      Range=f"bytes={start}-{start + length - 1}", **self._sse_c)
             async with answer["Body"] as body:
                 return await body.read()
         except Exception as exc:  # a dropped connection too, as for every other request: a retryable StoreError
@@ -331,12 +385,15 @@ class S3Store(Store):
         return (isinstance(source, S3Store) and source.target.endpoint_url == self.target.endpoint_url
                 and source.target.access_key == self.target.access_key and size <= MAX_COPY_SIZE)
 
-    def copy_from(self, source: S3Store, rel: str) -> str | None:
+    def copy_from(self, source: S3Store, rel: str) -> Receipt:
         """CopyObject: the bytes never leave the provider; metadata (md5chksum included) is copied along."""
         answer = self._run("CopyObject", rel, "copy_object", Bucket=self.bucket, Key=self._key(rel),
                            CopySource={"Bucket": source.bucket, "Key": source._key(rel)}, MetadataDirective="COPY",
                            **{k: v for k, v in self._params.items() if k in _COPY_PARAMETERS})
-        return answer.get("CopyObjectResult", {}).get("ETag", "").strip('"') or None
+        etag = answer.get("CopyObjectResult", {}).get("ETag", "").strip('"') or None
+        if self._seen_in(answer) or not etag or "-" in etag:
+            return Receipt(etag, basis.SERVER_COPY)
+        return Receipt(etag, basis.ETAG, etag)
 
     # doctor
     def cors_rules(self) -> list:
@@ -365,18 +422,25 @@ class S3Store(Store):
                               "enable SSE-S3 or SSE-KMS default encryption on the bucket")
             else:
                 check = Check("default encryption at rest", WARN, f"cannot read it: {exc}")
-        return [check]
+        return [check, self._lifecycle_check()]
 
-    def own_uploads(self) -> Iterator[tuple[str, str]]:
-        """(rel, upload id) of unfinished multipart uploads below the folder."""
-        kwargs = {"Bucket": self.bucket, "Prefix": self.prefix}
-        while True:
-            page = self._run("ListMultipartUploads", None, "list_multipart_uploads", **kwargs)
-            for upload in page.get("Uploads", ()):
-                yield upload["Key"][len(self.prefix):], upload["UploadId"]
-            if not page.get("IsTruncated"):
-                return
-            kwargs.update(KeyMarker=page["NextKeyMarker"], UploadIdMarker=page["NextUploadIdMarker"])
+    def _lifecycle_check(self):
+        """lsmigrate aborts only the uploads its journal recorded; one created just before a kill -9, before
+        its ID was journaled, is left to the bucket's lifecycle rule."""
+        from ..doctor import PASS, WARN, Check
+
+        name = "clean-up of abandoned multipart uploads"
+        fix = "add a lifecycle rule with AbortIncompleteMultipartUpload (for example after 7 days)"
+        try:
+            rules = self._run("GetBucketLifecycleConfiguration", None, "get_bucket_lifecycle_configuration",
+                              Bucket=self.bucket).get("Rules", [])
+        except StoreError as exc:
+            if "NoSuchLifecycleConfiguration" in str(exc):
+                return Check(name, WARN, "no lifecycle rule on the bucket", fix)
+            return Check(name, WARN, f"cannot read the lifecycle rules: {exc}", fix)
+        if any(rule.get("AbortIncompleteMultipartUpload") and rule.get("Status") == "Enabled" for rule in rules):
+            return Check(name, PASS, "a lifecycle rule aborts incomplete multipart uploads")
+        return Check(name, WARN, "no lifecycle rule aborts incomplete multipart uploads", fix)
 
 
 def _no_expect_continue(request, **kwargs) -> None:

@@ -16,8 +16,10 @@ from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
 import aiohttp
+import yarl
 from botocore.exceptions import ClientError
 
+from ..retry import CONNECT_TIMEOUT
 from .s3_body import PartBody
 from .sigv4 import Signer, host_header
 
@@ -79,7 +81,7 @@ class LeanPut:
             raise Unsupported("no credentials")  # botocore raises its own clear NoCredentialsError
         frozen = await credentials.get_frozen_credentials()
         signed = self._signer.sign("PUT", self._host, self._path + quoted, headers, frozen)
-        async with self._session.put(self._base + quoted, data=PartBody(data), headers=signed,
+        async with self._session.put(_url(self._base, quoted), data=PartBody(data), headers=signed,
                                      allow_redirects=False) as response:
             body = await response.read()
             if response.status == 200:
@@ -90,12 +92,20 @@ class LeanPut:
             if code in ("AuthorizationHeaderMalformed", "PermanentRedirect", "IllegalLocationConstraintException"):
                 raise Unsupported(code)
             raise ClientError({"Error": {"Code": code or str(response.status), "Message": message},
-                               "ResponseMetadata": {"HTTPStatusCode": response.status}}, "PutObject")
+                               "ResponseMetadata": {"HTTPStatusCode": response.status,
+                                                    "HTTPHeaders": {k.lower(): v for k, v in response.headers.items()}}},
+                              "PutObject")
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _url(base: str, quoted: str) -> yarl.URL:
+    """The URL exactly as signed. A string would be re-quoted by aiohttp (`%28` goes out as `(`, and so do
+    ! * ' = & ; @ : $ ,), and servers that check the signature over the raw path refuse it."""
+    return yarl.URL(base + quoted, encoded=True)
 
 
 def http_session(*, connections: int, verify: bool) -> aiohttp.ClientSession:
@@ -108,7 +118,7 @@ def http_session(*, connections: int, verify: bool) -> aiohttp.ClientSession:
         if isinstance(path, str):
             context.load_verify_locations(path)
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections, ssl=context),
-                                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=60, sock_read=60))
+                                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=60))
 
 
 def _error(body: bytes) -> tuple[str, str]:
