@@ -8,6 +8,7 @@ import http.client
 import os
 import sqlite3
 import unicodedata
+import uuid
 from pathlib import Path
 
 import pytest
@@ -63,10 +64,11 @@ def test_rclone_s3(rclone_s3):
         region_name="us-east-1",
     )
     # Through the API: a folder made behind rclone's back is unseen while its directory cache holds the root.
-    client.create_bucket(Bucket="bkt")
-    client.put_object(Bucket="bkt", Key="x/y.bin", Body=b"data")
-    assert client.get_object(Bucket="bkt", Key="x/y.bin")["Body"].read() == b"data"
-    assert (rclone_s3.root_dir / "bkt" / "x" / "y.bin").read_bytes() == b"data"
+    bucket = f"bkt-{uuid.uuid4().hex[:8]}"  # the server is shared by the session's tests
+    client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=bucket, Key="x/y.bin", Body=b"data")
+    assert client.get_object(Bucket=bucket, Key="x/y.bin")["Body"].read() == b"data"
+    assert (rclone_s3.root_dir / bucket / "x" / "y.bin").read_bytes() == b"data"
 
 
 # -- GCS -----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import gcsfs
 import pytest
@@ -107,7 +108,7 @@ def test_two_syncs_at_once_one_exits_4_and_a_killed_lock_is_taken_over(clouds, t
     env = {"XDG_STATE_HOME": os.environ["XDG_STATE_HOME"]}
     slow = _spawn_sync(f"{bucket.url}/m", f"gs://{name}/lock", env, "--bwlimit", "4MiB")
     try:
-        time.sleep(1.5)  # it holds the lock while it sends at 4 MiB/s
+        _wait_for_lock_of(slow, Path(env["XDG_STATE_HOME"]))  # then it holds it while it sends at 4 MiB/s
         second = run("sync", f"{bucket.url}/m", f"gs://{name}/lock")
         assert second.exit_code == 4, second.output
         assert "another lsmigrate run (pid" in second.stderr and str(slow.pid) in second.stderr
@@ -139,6 +140,17 @@ def test_remote_to_remote_streams_in_bounded_memory(clouds, tmp_path):
           f"{(peak - baseline) / MiB:.0f} MiB above the {baseline / MiB:.0f} MiB the imports take")
     # A few copies of the chunks in flight (read buffer, request body, HTTP client), never the object:
     assert peak - baseline < size / 3, "memory must be bounded by transfers x chunk size, not the object size"
+
+
+def _wait_for_lock_of(proc: subprocess.Popen, state: Path, timeout: float = 60) -> None:
+    """Until `proc` has written itself into a lock file (start-up takes seconds on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        for lock in (state / "lsmigrate" / "locks").glob("*.lock"):
+            if f'"pid": {proc.pid},' in lock.read_text(errors="replace"):
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"pid {proc.pid} never took the lock")
 
 
 def _peak_rss(proc: subprocess.Popen) -> int:
