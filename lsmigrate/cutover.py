@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import deployment, redact
+from . import deployment, envfile_rules, redact
 from .endpoints import Target, TargetError
-from .labelstudio import ENV_PREFIXES
+from .labelstudio import ENV_PREFIXES, get_env
 
 FILE_OPTION = {"env": "env-file", "compose": "compose", "values": "values"}
 NGINX_VARIABLES = {"USE_NGINX_FOR_UPLOADS": "false", "USE_NGINX_FOR_EXPORT_DOWNLOADS": "false"}
@@ -115,11 +115,11 @@ def prepare(target: Target, settings: Mapping[str, str], *, env_file: str | None
     secrets = {s for name, value in {**settings, **variables}.items() for s in redact.secrets_in(name, value)}
     if kind == "env":
         current = deployment.read_env_file(path)
-        new = deployment.update_env_text(old, _effective_names(current, variables), name=name)
+        new = deployment.update_env_text(old, _effective_names(current, _needed(current, variables)), name=name)
     elif kind == "compose":
-        current = deployment.read_compose_environment(path, compose_service)
-        new = deployment.update_compose_text(old, _effective_names(current, variables), service=compose_service,
-                                             name=name)
+        current = deployment.read_compose_environment(path, compose_service)  # env_file: entries included
+        new = deployment.update_compose_text(old, _effective_names(current, _needed(current, variables)),
+                                             service=compose_service, name=name)
     else:
         current = _flatten(deployment.read_helm_values(path))  # malformed YAML stops here, with its line
         changes = helm_changes(target)
@@ -128,6 +128,12 @@ def prepare(target: Target, settings: Mapping[str, str], *, env_file: str | None
         new = deployment.update_helm_values_text(old, changes, name=name)
     secrets |= {s for name, value in current.items() for s in redact.secrets_in(name, value)}
     return Edit(path, kind, old, new, tuple(s for s in secrets if len(s) >= 4))
+
+
+def _needed(current: Mapping[str, str], variables: Mapping[str, str]) -> dict[str, str]:
+    """Only what changes what Label Studio reads: a file prepared for the switch keeps its lines, and a
+    secret kept in a compose `env_file:` is not copied into the compose file."""
+    return {name: value for name, value in variables.items() if get_env(name, current) != value}
 
 
 def _flatten(tree: Mapping, prefix: str = "") -> dict[str, object]:
@@ -143,6 +149,8 @@ def _flatten(tree: Mapping, prefix: str = "") -> dict[str, object]:
 def next_steps(edit: Edit, target: Target) -> list[str]:
     steps = []
     if edit.kind == "env":
+        # Lines lsmigrate wrote read alike; lines it left alone may not, and docker run would misread those.
+        steps += envfile_rules.differences(edit.new_text, edit.path.name)
         steps.append(f"Restart Label Studio with the new file, e.g. `docker run ... --env-file {edit.path} ...` "
                      "(stop the old container first).")
     elif edit.kind == "compose":
@@ -153,5 +161,6 @@ def next_steps(edit: Edit, target: Target) -> list[str]:
                      "keep the PVC until you have checked Label Studio serves every file from the bucket.")
     steps.append("For direct browser uploads, the bucket needs a CORS rule allowing GET from your Label Studio "
                  "origin (see Label Studio's persistent storage guide; `lsmigrate doctor` will check it).")
-    steps.append(f"To undo: `lsmigrate cutover --rollback --{FILE_OPTION[edit.kind]} {edit.path}`.")
+    steps.append(f"To undo: `lsmigrate cutover --rollback --{FILE_OPTION[edit.kind]} {edit.path}` (one switch "
+                 "per run, back to the original; `--rollback --list` shows them).")
     return steps

@@ -1,7 +1,9 @@
 """Read and edit a Label Studio deployment's own configuration files (env file, docker-compose.yml,
-Helm values), keeping comments, order, quoting and layout; write them with a backup and roll back.
+Helm values), keeping comments, order, quoting and layout; write them with a backup and roll back
+(backups.py).
 
-Edits never touch a line they do not have to: env files are edited line by line; YAML is edited with
+Edits never touch a line they do not have to: env files are edited line by line, and a line that is
+written takes the one form `docker run --env-file` and docker compose read alike; YAML is edited with
 ruamel.yaml in round-trip mode and the result is laid back onto the original text, so that every line
 ruamel.yaml would merely have reformatted stays byte-identical.
 """
@@ -10,17 +12,13 @@ from __future__ import annotations
 
 import difflib
 import io
-import itertools
 import math
 import os
 import re
-import stat
-import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import suppress
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +29,10 @@ from ruamel.yaml.error import CommentMark, MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
 from ruamel.yaml.tokens import CommentToken
 
+from . import envfile_rules
+
 StrPath = str | os.PathLike[str]
 
-BACKUP_MARK = ".lsmigrate-backup-"
-_STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 # Names of the service that runs Label Studio, tried when no image names it unambiguously.
 _SERVICE_NAMES = ("app", "label-studio", "labelstudio")
 
@@ -102,7 +100,6 @@ _ASSIGN_RE = re.compile(rf"(?P<lead>[ \t]*(?:export[ \t]+)?)(?P<key>{_KEY})(?P<e
 _BARE_RE = re.compile(rf"[ \t]*(?:export[ \t]+)?(?P<key>{_KEY})[ \t]*")
 _DQ_UNESCAPE_RE = re.compile(r'\\(["\\])')
 _INLINE_COMMENT_RE = re.compile(r"[ \t]#")
-_NEEDS_QUOTES_RE = re.compile(r"[\s#'\"$]")
 
 
 @dataclass(frozen=True)
@@ -188,26 +185,6 @@ def read_env_file(path: StrPath) -> dict[str, str]:
     return _env_values(_parse_env(read_text(path), os.fspath(path)))
 
 
-def _double_quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _env_quote(value: str, old_quote: str) -> str:
-    """`value` as written in an env file, in the old quoting style where it can hold the value.
-
-    `$` is interpolated by compose inside double quotes and bare values, so a value with `$` goes into
-    single quotes whenever it has no `'` of its own.
-    """
-    literal_ok = "'" not in value
-    if old_quote == '"' and not ("$" in value and literal_ok):
-        return _double_quote(value)
-    if old_quote == "'" and literal_ok:
-        return f"'{value}'"
-    if old_quote == "" and value and not _NEEDS_QUOTES_RE.search(value):
-        return value
-    return f"'{value}'" if literal_ok else _double_quote(value)
-
-
 def _check_env_changes(changes: Mapping[str, str | None], name: str) -> None:
     for key, value in changes.items():
         if not _KEY_RE.fullmatch(key):
@@ -216,8 +193,32 @@ def _check_env_changes(changes: Mapping[str, str | None], name: str) -> None:
             raise DeploymentFileError(f"{name}: the new value of {key} contains a line break or NUL")
 
 
+def _check_env_file_values(changes: Mapping[str, str | None], name: str) -> None:
+    for key, value in changes.items():
+        why = None if value is None else envfile_rules.unwritable(key, value)
+        if why:
+            raise DeploymentFileError(
+                f"{name}: not writing {key}: its new value {why}, so no way of writing it reads the same under "
+                f"`docker run --env-file` and docker compose; put a bare `{key}` line in the file and pass the "
+                "value in the environment that starts Label Studio")
+
+
+def _env_assignment(ln: _EnvLine, value: str) -> str:
+    """`KEY=value`, the one form docker run and compose read alike: the line keeps its indent, loses `export`,
+    spaces around `=` and quotes, and its inline comment moves to a line of its own above it."""
+    bom = "\ufeff" if ln.text.startswith("\ufeff") else ""
+    body = ln.text[len(bom):]
+    indent = body[: len(body) - len(body.lstrip(" \t"))]
+    comment = ln.tail.strip(" \t")
+    above = f"{bom}{indent}{comment}{ln.eol}" if comment.startswith("#") else bom
+    return f"{above}{indent}{ln.key}={value}{ln.eol}"
+
+
 def update_env_text(text: str, changes: Mapping[str, str | None], *, name: str = "env file") -> str:
+    """`text` with `changes` applied (None removes); every line written reads the same under `docker run
+    --env-file` and docker compose (envfile_rules), or nothing is written."""
     _check_env_changes(changes, name)
+    _check_env_file_values(changes, name)
     eol = _eol_of(text)
     out: list[str] = []
     seen: set[str] = set()
@@ -228,8 +229,8 @@ def update_env_text(text: str, changes: Mapping[str, str | None], *, name: str =
         seen.add(ln.key)
         new = changes[ln.key]
         if new is not None:
-            out.append(ln.head + _env_quote(new, ln.quote) + ln.tail + ln.eol)
-    added = [f"{k}={_env_quote(v, '')}{eol}" for k, v in changes.items() if v is not None and k not in seen]
+            out.append(_env_assignment(ln, new))
+    added = [f"{k}={v}{eol}" for k, v in changes.items() if v is not None and k not in seen]
     if added and out and not out[-1].endswith("\n"):
         out[-1] += eol
     return _match_final_newline(text, "".join(out + added), eol)
@@ -675,16 +676,43 @@ def _compose_env(env: Any, where: str) -> dict[str, str]:
     raise DeploymentFileError(f"{where} must be a list or a mapping")
 
 
+def _compose_env_files(entries: Any, base: Path, where: str) -> dict[str, str]:
+    """The variables of a service's `env_file:` entries (later files win), paths relative to the compose file."""
+    if entries is None:
+        return {}
+    if not isinstance(entries, list):
+        entries = [entries]
+    out: dict[str, str] = {}
+    for entry in entries:
+        required = True
+        if isinstance(entry, dict):  # the long form: {path: ..., required: false}
+            required = _plain(entry.get("required", True)) is not False
+            entry = entry.get("path")
+        if not isinstance(entry, str) or not entry:
+            raise DeploymentFileError(f"{where}: every entry must be a path")
+        path = base / os.path.expanduser(entry)
+        if not required and not path.exists():
+            continue
+        try:
+            out.update(read_env_file(path))
+        except DeploymentFileError as exc:
+            raise DeploymentFileError(f"{where}: {exc}") from None
+    return out
+
+
 def read_compose_environment(path: StrPath, service: str | None = None) -> dict[str, str]:
+    """What the Label Studio service's container sees: its `env_file:` entries, then `environment:` over them."""
     doc = _load_yaml_file(path)
     chosen = _select_service(doc.data, service, doc.name)
     svc = _service_map(doc.data, doc.name)[chosen]
-    where = f"{doc.name}: services.{chosen}.environment"
+    where = f"{doc.name}: services.{chosen}"
     if svc is None:
         return {}
     if not isinstance(svc, dict):
         raise DeploymentFileError(f"{doc.name}: services.{chosen} is not a mapping")
-    return _compose_env(svc.get("environment"), where)
+    found = _compose_env_files(svc.get("env_file"), Path(path).parent, f"{where}.env_file")
+    found.update(_compose_env(svc.get("environment"), f"{where}.environment"))
+    return found
 
 
 def _compose_escape(value: str) -> str:
@@ -845,136 +873,26 @@ def update_helm_values_text(text: str, changes: Mapping[str, object | None], *, 
 
 
 # ------------------------------------------------------------------------------------- backups and rollback
-
-
-def _real(path: StrPath) -> Path:
-    return Path(os.path.realpath(path))
-
-
-def _utc_stamp(now: datetime | None) -> str:
-    when = now or datetime.now(timezone.utc)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).strftime(_STAMP_FORMAT)
-
-
-def _is_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def _fill(fd: int, data: bytes, mode: int, owner: tuple[int, int]) -> None:
-    with os.fdopen(fd, "wb", closefd=False) as f:
-        f.write(data)
-        f.flush()
-        os.fchmod(fd, mode)
-        if _is_root():
-            os.fchown(fd, *owner)
-        os.fsync(fd)
-
-
-def _fsync_dir(directory: Path) -> None:
-    with suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _atomic_write(target: Path, data: bytes, mode: int, owner: tuple[int, int]) -> None:
-    """Replace `target` by a file holding `data` (temp file in the same directory, fsync, os.replace)."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".lsmigrate-tmp")
-    try:
-        try:
-            _fill(fd, data, mode, owner)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _backup_candidates(target: Path, stamp: str) -> Iterator[Path]:
-    base = f"{target.name}{BACKUP_MARK}{stamp}"
-    yield target.with_name(base)
-    for n in itertools.count(1):
-        yield target.with_name(f"{base}-{n}")
-
-
-def _create_backup(target: Path, data: bytes, st: os.stat_result, stamp: str) -> Path:
-    for candidate in _backup_candidates(target, stamp):
-        try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            continue
-        try:
-            try:
-                _fill(fd, data, stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid))
-            finally:
-                os.close(fd)
-        except BaseException:
-            with suppress(OSError):
-                os.unlink(candidate)
-            raise
-        return candidate
-    raise AssertionError("unreachable")
+# The mechanics live in backups.py (imported here lazily: it reads files with this module's parsers).
 
 
 def write_with_backup(path: StrPath, new_text: str, *, now: datetime | None = None) -> Path:
-    name = os.fspath(path)
-    target = _real(path)
-    try:
-        st = target.stat()
-        original = target.read_bytes()
-    except FileNotFoundError:
-        raise DeploymentFileError(f"{name}: no such file") from None
-    except OSError as exc:
-        raise DeploymentFileError(f"cannot read {name}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise DeploymentFileError(f"{name} is not a regular file")
-    try:
-        backup = _create_backup(target, original, st, _utc_stamp(now))
-    except OSError as exc:
-        raise DeploymentFileError(f"cannot back up {name}: {exc.strerror or exc}; nothing was changed") from None
-    try:
-        _atomic_write(target, new_text.encode("utf-8"), stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid))
-    except OSError as exc:
-        with suppress(OSError):
-            backup.unlink()
-        raise DeploymentFileError(f"cannot write {name}: {exc.strerror or exc}; nothing was changed") from None
-    return backup
+    from . import backups
 
-
-def _backup_order(target: Path, candidate: Path) -> tuple[str, int] | None:
-    m = re.fullmatch(re.escape(target.name + BACKUP_MARK) + r"(\d{8}T\d{6}Z)(?:-(\d+))?", candidate.name)
-    return (m[1], int(m[2] or 0)) if m else None
+    return backups.switch(path, new_text, now=now)
 
 
 def latest_backup(path: StrPath) -> Path | None:
-    target = _real(path)
-    try:
-        entries = list(target.parent.iterdir())
-    except OSError as exc:
-        raise DeploymentFileError(f"cannot list {target.parent}: {exc.strerror or exc}") from None
-    found = [(order, p) for p in entries if (order := _backup_order(target, p)) is not None and p.is_file()]
-    return max(found)[1] if found else None
+    from . import backups
+
+    return backups.latest(path)
 
 
-def rollback(path: StrPath) -> Path:
-    name = os.fspath(path)
-    backup = latest_backup(path)
-    if backup is None:
-        raise DeploymentFileError(f"no lsmigrate backup of {name} found")
-    try:
-        st = backup.stat()
-        data = backup.read_bytes()
-        _atomic_write(_real(path), data, stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid))
-    except OSError as exc:
-        raise DeploymentFileError(f"cannot restore {name} from {backup.name}: {exc.strerror or exc}") from None
-    return backup
+def rollback(path: StrPath, *, force: bool = False) -> Path:
+    """Undo the newest recorded switch of the file; returns the backup it restored."""
+    from . import backups
+
+    return backups.roll_back(path, force=force).entry.backup
 
 
 def unified_diff(old: str, new: str, name: str) -> str:

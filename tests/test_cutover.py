@@ -87,8 +87,9 @@ def test_env_list_cutover_changes_only_storage_keys_then_rollback(migrated, s3_b
                      f"STORAGE_AWS_ENDPOINT_URL={s3_bucket.endpoint_url}"]
     assert after.startswith(ENV_LIST)  # every original line, byte for byte, in place
     assert oct(env_list.stat().st_mode & 0o777) == "0o640"
-    backups = list(tmp_path.glob("env.list.lsmigrate-backup-*"))
+    backups = [p for p in tmp_path.glob("env.list.lsmigrate-backup-*") if p.suffix != ".json"]
     assert len(backups) == 1 and backups[0].read_text() == ENV_LIST
+    assert backups[0].with_name(backups[0].name + ".json").is_file(), "the switch is recorded next to its backup"
 
     back = run("cutover", "--rollback", "--env-file", str(env_list))
     assert back.exit_code == 0 and env_list.read_bytes() == ENV_LIST.encode()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lsmigrate import deployment
+from lsmigrate import backups
 from lsmigrate.deployment import (
     DeploymentFileError,
     latest_backup,
@@ -279,56 +279,53 @@ def test_update_env_changes_only_the_intended_lines() -> None:
             "INDENTED": "i",
         },
     )
-    _assert_replaced(
-        ENV_LIST,
-        new,
-        {
-            _index(
-                ENV_LIST, "STORAGE_TYPE=volume   # volume until migrated"
-            ): "STORAGE_TYPE=s3   # volume until migrated",
-            _index(ENV_LIST, f'STORAGE_AWS_SECRET_ACCESS_KEY="{SECRET}"'): (
-                'STORAGE_AWS_SECRET_ACCESS_KEY="new/secret+key"'
-            ),
-            _index(ENV_LIST, "STORAGE_AWS_FOLDER='media files'"): "STORAGE_AWS_FOLDER='ls'",
-            _index(ENV_LIST, "EMPTY="): "EMPTY=x",
-            _index(ENV_LIST, "COMMENT_ONLY= # nothing here"): "COMMENT_ONLY=y # nothing here",
-            _index(ENV_LIST, "  INDENTED = spaced value"): "  INDENTED = i",
-        },
+    # A written line takes the one form `docker run --env-file` reads as compose does: no quotes, no spaces
+    # around `=`, its inline comment on a line of its own above it (see test_env_semantics.py).
+    expected = (
+        ENV_LIST.replace("STORAGE_TYPE=volume   # volume until migrated\n",
+                         "# volume until migrated\nSTORAGE_TYPE=s3\n")
+        .replace(f'STORAGE_AWS_SECRET_ACCESS_KEY="{SECRET}"\n', "STORAGE_AWS_SECRET_ACCESS_KEY=new/secret+key\n")
+        .replace("STORAGE_AWS_FOLDER='media files'\n", "STORAGE_AWS_FOLDER=ls\n")
+        .replace("EMPTY=\n", "EMPTY=x\n")
+        .replace("COMMENT_ONLY= # nothing here\n", "# nothing here\nCOMMENT_ONLY=y\n")
+        .replace("  INDENTED = spaced value\n", "  INDENTED=i\n")
     )
+    assert new == expected
 
 
-def test_update_env_appends_new_keys_with_quoting_only_when_needed() -> None:
+def test_update_env_appends_new_keys_bare() -> None:
     changes = {
         "STORAGE_AWS_BUCKET_NAME": "my-bucket",
         "WITH_SPACE": "a b",
         "WITH_HASH": "a#b",
-        "WITH_DOLLAR": "a$b",
         "WITH_QUOTES": 'it\'s "x"',
         "EMPTY_NEW": "",
     }
     new = update_env_text(ENV_LIST, changes)
     assert new == ENV_LIST + (
         "STORAGE_AWS_BUCKET_NAME=my-bucket\n"
-        "WITH_SPACE='a b'\n"
-        "WITH_HASH='a#b'\n"
-        "WITH_DOLLAR='a$b'\n"
-        'WITH_QUOTES="it\'s \\"x\\""\n'
-        "EMPTY_NEW=''\n"
+        "WITH_SPACE=a b\n"
+        "WITH_HASH=a#b\n"
+        'WITH_QUOTES=it\'s "x"\n'
+        "EMPTY_NEW=\n"
     )
     assert update_env_text(ENV_LIST, {}) == ENV_LIST
+    with pytest.raises(DeploymentFileError, match="WITH_DOLLAR"):  # compose would expand it, docker run not
+        update_env_text(ENV_LIST, {"WITH_DOLLAR": "a$b"})
 
 
 def test_update_env_round_trips_through_the_reader(tmp_path: Path) -> None:
-    changes = {"POSTGRE_PASSWORD": 'new "quoted" \\ pass', "STORAGE_AWS_FOLDER": "it's", "NEW": "$x #y"}
+    changes = {"POSTGRE_PASSWORD": 'new "quoted" \\ pass', "STORAGE_AWS_FOLDER": "it's", "NEW": '{"a": "x#y z"}'}
     new = update_env_text(ENV_LIST, changes)
     assert read_env_file(_write(tmp_path, "env.list", new)) == {**ENV_VALUES, **changes}
 
 
-def test_update_env_keeps_quoting_style() -> None:
-    text = "A=plain\nB=\"double\"\nC='single'\nD=\"double\"\nE='single'\n"
-    new = update_env_text(text, {"A": "p2", "B": "d2", "C": "s2", "D": "has $dollar", "E": "it's"})
-    # A `$` would be interpolated by compose inside double quotes, and `'` cannot be inside single quotes.
-    assert new == "A=p2\nB=\"d2\"\nC='s2'\nD='has $dollar'\nE=\"it's\"\n"
+def test_update_env_drops_quoting_docker_would_keep() -> None:
+    text = "A=plain\nB=\"double\"\nC='single'\nE='single'\n"
+    new = update_env_text(text, {"A": "p2", "B": "d2", "C": "s2", "E": "it's"})
+    assert new == "A=p2\nB=d2\nC=s2\nE=it's\n"
+    with pytest.raises(DeploymentFileError, match="'\\$'"):
+        update_env_text("D=\"double\"\n", {"D": "has $dollar"})
 
 
 def test_update_env_removes_keys() -> None:
@@ -341,7 +338,7 @@ def test_update_env_removes_keys() -> None:
 
 def test_update_env_sets_a_host_passthrough_key_in_place() -> None:
     new = update_env_text(ENV_LIST, {"FROM_HOST": "now set"})
-    _assert_replaced(ENV_LIST, new, {_index(ENV_LIST, "FROM_HOST"): "FROM_HOST='now set'"})
+    _assert_replaced(ENV_LIST, new, {_index(ENV_LIST, "FROM_HOST"): "FROM_HOST=now set"})
 
 
 def test_update_env_changes_every_duplicate() -> None:
@@ -764,12 +761,13 @@ def test_write_with_backup_and_rollback_restore_bytes_and_mode(tmp_path: Path) -
     assert stat.S_IMODE(backup.stat().st_mode) == 0o640
     assert path.read_bytes() == new_text.encode()
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    assert _dir_names(tmp_path) == {"env.list", backup.name}
+    assert _dir_names(tmp_path) == {"env.list", backup.name, backup.name + ".json"}  # the backup, its record
     assert latest_backup(path) == backup
 
     assert rollback(path) == backup
     assert path.read_bytes() == original
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert _dir_names(tmp_path) == {"env.list", backup.name}  # the record is consumed, the backup kept
 
 
 def test_backups_in_the_same_second_get_a_suffix_and_the_newest_wins(tmp_path: Path) -> None:
@@ -834,11 +832,11 @@ def test_write_failure_leaves_everything_as_it_was(
             raise PermissionError(13, "Permission denied")
 
     module, attr = target.split(".")
-    real = getattr(getattr(deployment, module), attr)
+    real = getattr(getattr(backups, module), attr)  # the writing lives in lsmigrate/backups.py
     if target == "os.fsync":
-        monkeypatch.setattr(deployment.os, "fsync", lambda fd: denied() or real(fd))
+        monkeypatch.setattr(backups.os, "fsync", lambda fd: denied() or real(fd))
     else:
-        monkeypatch.setattr(getattr(deployment, module), attr, denied)
+        monkeypatch.setattr(getattr(backups, module), attr, denied)
     with pytest.raises(DeploymentFileError) as exc:
         write_with_backup(path, "STORAGE_TYPE=s3\n", now=NOW)
     _assert_error(exc, str(path), "Permission denied")
@@ -873,6 +871,6 @@ def test_unified_diff() -> None:
     diff = unified_diff(ENV_LIST, new, "env.list")
     assert diff.startswith("--- a/env.list\n+++ b/env.list\n@@ ")
     assert "-STORAGE_TYPE=volume   # volume until migrated\n" in diff
-    assert "+STORAGE_TYPE=s3   # volume until migrated\n" in diff
+    assert "+# volume until migrated\n+STORAGE_TYPE=s3\n" in diff
     assert unified_diff(ENV_LIST, ENV_LIST, "env.list") == ""
     assert unified_diff("a: 1", "a: 2", "v.yaml").endswith("+a: 2\n\\ No newline at end of file\n")
