@@ -6,13 +6,13 @@ import heapq
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import deployment, endpoints
 from .endpoints import Target, TargetError
 from .journal import Journal, default_path
-from .labelstudio import DataDir, NotADataDir, find_data_dir, is_data_dir
+from .labelstudio import ENV_PREFIXES, DataDir, NotADataDir, find_data_dir, get_env, is_data_dir
 from .plan import Action, plan
 from .scan import LocalFile, Problem, scan_local
 from .uploads.base import Store
@@ -25,6 +25,7 @@ class Source:
     root: Path
     data_dir: DataDir | None = None
     include_legacy_export: bool = False
+    copy_links: bool = False  # --copy-links: follow symlinks, outside the tree too (lsmigrate.scan)
 
 
 LEGACY_EXPORT_PREFIX = "legacy-export/"
@@ -32,11 +33,11 @@ LEGACY_EXPORT_PREFIX = "legacy-export/"
 
 def local_files(source: Source) -> Iterator[LocalFile | Problem]:
     """The source tree, plus the legacy `export/` folder under `legacy-export/` when asked for."""
-    media = scan_local(source.root)
+    media = scan_local(source.root, copy_links=source.copy_links)
     legacy = source.data_dir.legacy_export if source.data_dir else None
     if not (source.include_legacy_export and legacy and legacy.is_dir()):
         return media
-    return heapq.merge(media, scan_local(legacy, LEGACY_EXPORT_PREFIX), key=lambda item: item.rel)
+    return heapq.merge(media, scan_local(legacy, LEGACY_EXPORT_PREFIX, copy_links=source.copy_links), key=lambda item: item.rel)
 
 
 def source_from_path(path: str) -> Source:
@@ -57,72 +58,237 @@ def source_from_data_dir(path: str | None, environ: Mapping[str, str] | None = N
     return Source(data_dir.media, data_dir)
 
 
+def _bare(name: str) -> str:
+    """A setting's name without Label Studio's LABEL_STUDIO_/HEARTEX_ prefix."""
+    for prefix in ENV_PREFIXES:
+        if prefix and name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def file_variables(*, env_file: str | None = None, compose: str | None = None,
+                   compose_service: str | None = None) -> dict[str, str] | None:
+    """The variables the deployment file itself gives Label Studio; None when no file is given."""
+    if not (env_file or compose):
+        return None
+    found: dict[str, str] = {}
+    if env_file:
+        found.update(deployment.read_env_file(env_file))
+    if compose:
+        found.update(deployment.read_compose_environment(compose, compose_service))
+    return found
+
+
 def deployment_settings(*, env_file: str | None = None, compose: str | None = None,
                         compose_service: str | None = None) -> dict[str, str]:
-    """The process environment overlaid with the deployment file's variables (the file wins)."""
-    settings = dict(os.environ)
-    if env_file:
-        settings.update(deployment.read_env_file(env_file))
-    if compose:
-        settings.update(deployment.read_compose_environment(compose, compose_service))
+    """The process environment overlaid with the deployment file's variables.
+
+    The file is what Label Studio reads: a setting it names hides every other spelling of that setting in
+    the environment (else a LABEL_STUDIO_ one there would win), and STORAGE_TYPE comes from the file alone.
+    """
+    own = file_variables(env_file=env_file, compose=compose, compose_service=compose_service)
+    if own is None:
+        return dict(os.environ)
+    hidden = {_bare(name) for name in own} | {"STORAGE_TYPE"}
+    settings = {name: value for name, value in os.environ.items() if _bare(name) not in hidden}
+    settings.update(own)
     return settings
+
+
+def _prepared(kinds: list[str], named: dict[str, str], where: str, url: str | None) -> str | None:
+    """The one provider a file is prepared for (its bucket filled in, the switch not made yet); --to chooses
+    between two."""
+    chosen = endpoints.parse_url(url).provider if url else None
+    if len(kinds) > 1 and chosen in kinds:
+        return chosen
+    if len(kinds) > 1:
+        listed = " and ".join(f"{kind} ({named[kind]})" for kind in kinds)
+        raise TargetError(f"{where} is prepared for two destinations at once: {listed}; keep one provider's "
+                          "settings, or pass --to to choose")
+    return kinds[0] if kinds else None
+
+
+def _variables_target(settings: Mapping[str, str], own: Mapping[str, str], where: str,
+                      url: str | None) -> Target | None:
+    live = endpoints.from_settings(settings, source=where)
+    if live is not None:
+        return live
+    named = {kind: get_env(name, own) or "" for kind, name in endpoints.BUCKET_VARIABLE.items()}
+    kind = _prepared([kind for kind, bucket in named.items() if bucket], named, f"{where} (no STORAGE_TYPE yet)", url)
+    if kind is None:
+        return None
+    # The LABEL_STUDIO_ form wins in Label Studio's lookup, so this names the provider whatever else is set.
+    return endpoints.from_settings({**settings, "LABEL_STUDIO_STORAGE_TYPE": kind}, source=where)
+
+
+def _helm_target(values: str, settings: Mapping[str, str], url: str | None) -> Target | None:
+    persistence = deployment.read_helm_values(values)
+    if str(persistence.get("type") or "volume") != "volume":
+        return endpoints.from_helm_persistence(persistence, settings, source=values)
+    config = persistence.get("config") if isinstance(persistence.get("config"), Mapping) else {}
+    sections = {kind: config.get(kind) for kind in endpoints.HELM_BUCKET_KEY if isinstance(config.get(kind), Mapping)}
+    named = {kind: str(section.get(endpoints.HELM_BUCKET_KEY[kind]) or "") for kind, section in sections.items()}
+    where = f"{values} (global.persistence.type still volume)"
+    kind = _prepared([kind for kind, bucket in named.items() if bucket], named, where, url)
+    if kind is None and url:
+        # Not prepared, but config.<provider> may already hold the credentials (inline or by secret): the
+        # bucket comes from --to.
+        given = endpoints.parse_url(url)
+        if given.provider in sections:
+            kind = given.provider
+            sections[kind] = {**sections[kind], endpoints.HELM_BUCKET_KEY[kind]: given.bucket}
+    if kind is None:
+        return None
+    persistence = {**persistence, "config": {**config, kind: sections[kind]}}
+    return endpoints.from_helm_persistence(persistence, settings, source=values, provider=kind)
+
+
+def deployment_target(*, env_file: str | None = None, compose: str | None = None,
+                      compose_service: str | None = None, values: str | None = None,
+                      url: str | None = None) -> Target | None:
+    """The destination the deployment names: the one it is switched to, or the one it is prepared for
+    (a provider's bucket filled in, STORAGE_TYPE not set yet); None when it names none."""
+    settings = deployment_settings(env_file=env_file, compose=compose, compose_service=compose_service)
+    if values:
+        return _helm_target(values, settings, url)
+    own = file_variables(env_file=env_file, compose=compose, compose_service=compose_service)
+    return _variables_target(settings, settings if own is None else own, env_file or compose or "the environment",
+                             url)
+
+
+def live_target(*, env_file: str | None = None, compose: str | None = None, compose_service: str | None = None,
+                values: str | None = None, endpoint_url: str | None = None) -> Target | None:
+    """Where the deployment file makes Label Studio serve files from now; None while it still uses local files.
+
+    Label Studio's Azure settings name an account, never an endpoint, so `endpoint_url` (--endpoint-url) is
+    how that account is reached; the other providers' endpoints are the file's own."""
+    if values:
+        persistence = deployment.read_helm_values(values)
+        live = endpoints.from_helm_persistence(persistence, dict(os.environ), source=values) \
+            if str(persistence.get("type") or "volume") != "volume" else None
+    elif env_file or compose:
+        settings = deployment_settings(env_file=env_file, compose=compose, compose_service=compose_service)
+        live = endpoints.from_settings(settings, source=env_file or compose or "")
+    else:
+        return None
+    if live is not None and live.provider == "azure" and endpoint_url:
+        live = replace(live, endpoint_url=endpoint_url)
+    return live
+
+
+def _server(target: Target) -> tuple[str, str]:
+    """What names the server Label Studio would reach. Its Azure settings hold no endpoint, only the account."""
+    if target.provider == "azure":
+        return "account", target.account_name or ""
+    return "endpoint", (endpoints.public(target.endpoint_url) or "").rstrip("/")
+
+
+def differences(old: Target, new: Target) -> list[str]:
+    """What pointing Label Studio from `old` to `new` changes: provider, bucket, folder, endpoint (account)."""
+    (server, before_at), (_, after_at) = _server(old), _server(new)
+    changed = []
+    for what, before, after in (("provider", old.provider, new.provider), ("bucket", old.bucket, new.bucket),
+                                ("folder", old.folder, new.folder), (server, before_at, after_at)):
+        if before != after:
+            changed.append(f"{what} {before or '(none)'} -> {after or '(none)'}")
+    return changed
 
 
 def resolve_target(*, url: str | None = None, env_file: str | None = None, compose: str | None = None,
                    compose_service: str | None = None, values: str | None = None,
                    endpoint_url: str | None = None, region: str | None = None,
                    provider: str | None = None) -> Target:
-    """Flags > deployment file > process environment, the way Label Studio itself reads its settings."""
-    settings = deployment_settings(env_file=env_file, compose=compose, compose_service=compose_service)
-    source = env_file or compose or "the environment"
-    target: Target | None = None
-    if values:
-        persistence = deployment.read_helm_values(values)
-        kind = provider or (endpoints.parse_url(url).provider if url else None)
-        config = persistence.get("config") if isinstance(persistence.get("config"), Mapping) else {}
-        if str(persistence.get("type") or "volume") == "volume" and kind and isinstance(config.get(kind), Mapping):
-            # Before the switch: the chart still says `volume`, but its config.<provider> may already hold
-            # the credentials (inline or by secret); the bucket comes from --to.
-            name = "containerName" if kind == "azure" else "bucket"
-            section = dict(config[kind])
-            if url and not section.get(name):
-                section[name] = endpoints.parse_url(url).bucket
-            persistence = {**persistence, "config": {**config, kind: section}}
-        target = endpoints.from_helm_persistence(persistence, settings, source=str(values), provider=kind)
-    if target is None:
-        try:
-            target = endpoints.from_settings(settings, source=source)
-        except TargetError:
-            if not url:
-                raise
-            target = None
-    if target is None or (url and endpoints.parse_url(url).provider != target.provider):
-        if not url:
-            hint = {"s3": "s3://bucket/folder", "gcs": "gs://bucket/folder", "azure": "az://container/folder"}
-            raise TargetError(f"no destination given: pass --to {hint.get(provider or 's3')}, or --env-file/--values "
-                              "with Label Studio's STORAGE_TYPE settings")
+    """Flags > deployment file > process environment, the way Label Studio itself reads its settings.
+
+    A `--to` that disagrees with the file wins, and the target's notes say so."""
+    named = deployment_target(env_file=env_file, compose=compose, compose_service=compose_service, values=values,
+                              url=url)
+    if url:
         given = endpoints.parse_url(url)
-        target = with_credentials(given, settings)
-    target = endpoints.with_overrides(target, url=url, endpoint_url=endpoint_url, region=region)
+        if named is not None and named.provider == given.provider:
+            target = replace(named, bucket=given.bucket, folder=given.folder)
+        else:
+            target = with_credentials(given, deployment_settings(env_file=env_file, compose=compose,
+                                                                 compose_service=compose_service))
+    elif named is None:
+        hint = {"s3": "s3://bucket/folder", "gcs": "gs://bucket/folder", "azure": "az://container/folder"}
+        raise TargetError(f"no destination given: pass {hint.get(provider or 's3')} (--to, or DST of copy/verify), "
+                          "or --env-file/--compose/--values with Label Studio's settings for the bucket "
+                          "(STORAGE_TYPE may stay unset)")
+    else:
+        target = named
+    target = endpoints.with_overrides(target, endpoint_url=endpoint_url, region=region)
     if provider and target.provider != provider:
-        raise TargetError(f"the destination {target.url} is {target.provider}, not {provider}")
+        where = "--to" if url else values or env_file or compose or "the environment"
+        raise TargetError(f"the destination {target.url} (from {where}) is {target.provider}, not {provider}: "
+                          f"use lsmigrate local-to-{target.provider}")
+    if url and named is not None and (changed := differences(named, target)):
+        where = values or env_file or compose or "the environment"
+        target = replace(target, notes=(*target.notes, f"the destination given ({target.url}) wins over {where}, "
+                                        f"which names {named.url}: {'; '.join(changed)}"))
     return target
 
 
 def with_credentials(target: Target, settings: Mapping[str, str]) -> Target:
     """A bare URL takes credentials and object settings from Label Studio's variables when they are set
     (else the provider's own chain)."""
-    from dataclasses import replace
-
-    names = {"s3": "STORAGE_AWS_BUCKET_NAME", "gcs": "STORAGE_GCS_BUCKET_NAME", "azure": "STORAGE_AZURE_CONTAINER_NAME"}
     # The LABEL_STUDIO_ forms win in Label Studio's lookup, so the URL's provider and bucket are set in them.
     configured = endpoints.from_settings({**settings, "LABEL_STUDIO_STORAGE_TYPE": target.provider,
-                                          "LABEL_STUDIO_" + names[target.provider]: target.bucket})
+                                          "LABEL_STUDIO_" + endpoints.BUCKET_VARIABLE[target.provider]: target.bucket})
     return replace(configured, bucket=target.bucket, folder=target.folder)
 
 
+PUBLIC_ENDPOINT = {"s3": "https://s3.amazonaws.com", "gcs": "https://storage.googleapis.com"}
+
+
+def endpoint_of(target: Target, environ: Mapping[str, str] | None = None) -> str | None:
+    """The endpoint this target's requests really go to, as the stores pick it (flags, the deployment's
+    settings, then each provider's own variables); None for the provider's public default."""
+    env = os.environ if environ is None else environ
+    if target.provider == "s3":
+        # endpoints._s3_filesystem passes AWS_ENDPOINT_URL explicitly; botocore reads AWS_ENDPOINT_URL_S3 itself.
+        url = target.endpoint_url or env.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3")
+    elif target.provider == "gcs":
+        url = target.endpoint_url or env.get("STORAGE_EMULATOR_HOST")
+        if url == "default":  # gcsfs: the public endpoint
+            url = None
+        if url and "://" not in url:
+            url = f"http://{url}"
+    else:
+        url = _azure_account_url(target)
+    return endpoints.public(url.rstrip("/")) if url else None
+
+
+def _azure_account_url(target: Target) -> str | None:
+    """The blob endpoint, as uploads/azure.py ends up using it: a connection string decides when there is one."""
+    connection = endpoints.azure_connection_string(target)
+    if not connection:
+        return target.endpoint_url or (f"https://{target.account_name}.blob.core.windows.net"
+                                       if target.account_name else None)
+    fields = {}
+    for part in connection.split(";"):
+        name, _, value = part.partition("=")
+        fields[name.strip().lower()] = value.strip()
+    if fields.get("blobendpoint"):
+        return fields["blobendpoint"]
+    if fields.get("usedevelopmentstorage", "").lower() == "true":
+        return "http://127.0.0.1:10000/devstoreaccount1"
+    if fields.get("accountname"):
+        return (f"{fields.get('defaultendpointsprotocol') or 'https'}://{fields['accountname']}.blob."
+                f"{fields.get('endpointsuffix') or 'core.windows.net'}")
+    return None
+
+
+def describe(target: Target) -> str:
+    """The destination as printed: its URL, and the endpoint when it is not the provider's public one."""
+    endpoint = endpoint_of(target)
+    return target.url + (f" (endpoint {endpoint})" if endpoint else "")
+
+
 def destination_label(target: Target) -> str:
-    return f"{target.url} at {endpoints.public(target.endpoint_url) or 'default endpoint'}"
+    """The destination's identity (journal name, lock): the endpoint really used is part of it, so another
+    server behind AWS_ENDPOINT_URL never shares the journal of the first."""
+    return f"{target.url} at {endpoint_of(target) or 'default endpoint'}"
 
 
 def journal_for(source: Source, target: Target, state: str | None) -> Journal:
