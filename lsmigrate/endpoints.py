@@ -18,6 +18,10 @@ from .labelstudio import get_env
 
 SCHEMES = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "azure": "azure"}
 URL_SCHEME = {"s3": "s3", "gcs": "gs", "azure": "az"}
+# Where each provider's bucket (container) is named: Label Studio's variable, and the Helm chart's key.
+BUCKET_VARIABLE = {"s3": "STORAGE_AWS_BUCKET_NAME", "gcs": "STORAGE_GCS_BUCKET_NAME",
+                   "azure": "STORAGE_AZURE_CONTAINER_NAME"}
+HELM_BUCKET_KEY = {"s3": "bucket", "gcs": "bucket", "azure": "containerName"}
 
 
 class TargetError(Exception):
@@ -73,8 +77,14 @@ def check_bucket(provider: str, name: str, where: str) -> str:
     return name
 
 
-def _clean_folder(folder: str | None) -> str:
-    return (folder or "").strip("/")
+def _clean_folder(folder: str | None, where: str = "the folder") -> str:
+    """The folder without its outer slashes. `.` and `..` segments are refused (a URL client resolves them:
+    `b/../etc` would write to `/etc`), and so are empty ones (`a//b`: a key no one means)."""
+    cleaned = (folder or "").strip("/")
+    if cleaned and any(segment in ("", ".", "..") for segment in cleaned.split("/")):
+        raise TargetError(f"{where}: the folder {cleaned!r} has an empty, '.' or '..' segment; name it plainly, "
+                          "e.g. ls-media or media/prod")
+    return cleaned
 
 
 def public(url: str | None) -> str | None:
@@ -101,7 +111,10 @@ def parse_url(url: str) -> Target:
         raise TargetError(f"{url!r} has no bucket name (use {parts.scheme}://bucket/folder)")
     if "@" in parts.netloc:
         raise TargetError(f"{parts.scheme}:// URLs take no credentials; use the provider's variables")
-    return Target(provider=provider, bucket=check_bucket(provider, parts.netloc, url), folder=_clean_folder(parts.path))
+    if "?" in url or "#" in url:  # urlsplit takes them for a query and a fragment, and the folder loses them
+        raise TargetError(f"{url!r}: '?' and '#' cannot be part of a destination URL's folder")
+    return Target(provider=provider, bucket=check_bucket(provider, parts.netloc, url),
+                  folder=_clean_folder(parts.path, repr(url)))
 
 
 def is_remote(location: str) -> bool:
@@ -142,7 +155,7 @@ def from_settings(settings: Mapping[str, str], *, source: str = "the environment
             raise TargetError(f"STORAGE_TYPE=s3 but STORAGE_AWS_BUCKET_NAME is not set in {source}")
         check_bucket("s3", bucket, f"STORAGE_AWS_BUCKET_NAME in {source}")
         return Target(
-            provider="s3", bucket=bucket, folder=_clean_folder(env("STORAGE_AWS_FOLDER")),
+            provider="s3", bucket=bucket, folder=_clean_folder(env("STORAGE_AWS_FOLDER"), f"STORAGE_AWS_FOLDER in {source}"),
             endpoint_url=env("STORAGE_AWS_ENDPOINT_URL"), region=env("STORAGE_AWS_REGION_NAME"),
             access_key=env("STORAGE_AWS_ACCESS_KEY_ID"), secret_key=env("STORAGE_AWS_SECRET_ACCESS_KEY"),
             object_parameters=_object_parameters(env("STORAGE_AWS_OBJECT_PARAMETERS")),
@@ -153,7 +166,7 @@ def from_settings(settings: Mapping[str, str], *, source: str = "the environment
         if not bucket:
             raise TargetError(f"STORAGE_TYPE=gcs but STORAGE_GCS_BUCKET_NAME is not set in {source}")
         check_bucket("gcs", bucket, f"STORAGE_GCS_BUCKET_NAME in {source}")
-        return Target(provider="gcs", bucket=bucket, folder=_clean_folder(env("STORAGE_GCS_FOLDER")),
+        return Target(provider="gcs", bucket=bucket, folder=_clean_folder(env("STORAGE_GCS_FOLDER"), f"STORAGE_GCS_FOLDER in {source}"),
                       endpoint_url=env("STORAGE_GCS_ENDPOINT") or settings.get("STORAGE_EMULATOR_HOST") or None,
                       project=env("STORAGE_GCS_PROJECT_ID"),
                       credentials_file=settings.get("GOOGLE_APPLICATION_CREDENTIALS") or None)
@@ -162,7 +175,7 @@ def from_settings(settings: Mapping[str, str], *, source: str = "the environment
         if not container:
             raise TargetError(f"STORAGE_TYPE=azure but STORAGE_AZURE_CONTAINER_NAME is not set in {source}")
         check_bucket("azure", container, f"STORAGE_AZURE_CONTAINER_NAME in {source}")
-        return Target(provider="azure", bucket=container, folder=_clean_folder(env("STORAGE_AZURE_FOLDER")),
+        return Target(provider="azure", bucket=container, folder=_clean_folder(env("STORAGE_AZURE_FOLDER"), f"STORAGE_AZURE_FOLDER in {source}"),
                       account_name=env("STORAGE_AZURE_ACCOUNT_NAME") or settings.get("AZURE_STORAGE_ACCOUNT_NAME"),
                       account_key=env("STORAGE_AZURE_ACCOUNT_KEY") or settings.get("AZURE_STORAGE_ACCOUNT_KEY"),
                       connection_string=settings.get("AZURE_STORAGE_CONNECTION_STRING") or None)
@@ -210,7 +223,7 @@ def from_helm_persistence(persistence: Mapping[str, object], environ: Mapping[st
             check_bucket(kind, str(value), f"global.persistence.config.{kind}.{name} in {source}")
         return str(value)
 
-    folder = _clean_folder(str(section.get("folder") or ""))
+    folder = _clean_folder(str(section.get("folder") or ""), f"global.persistence.config.{kind}.folder in {source}")
     if kind == "s3":
         params = section.get("objectParameters") or {}
         if isinstance(params, str):
@@ -244,8 +257,26 @@ def with_overrides(target: Target, *, url: str | None = None, endpoint_url: str 
     return target
 
 
+def check_endpoint(target: Target) -> None:
+    """A malformed endpoint is a usage error here, before a library turns it into a ValueError of its own."""
+    url = target.endpoint_url or (os.environ.get("AWS_ENDPOINT_URL") if target.provider == "s3" else None)
+    if not url:
+        return
+    given = url if "://" in url or target.provider != "gcs" else f"http://{url}"  # STORAGE_EMULATOR_HOST=host:port
+    try:
+        parts = urlsplit(given)
+        good = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        shown = public(url)
+    except ValueError:  # an unclosed [IPv6] bracket, a port that is no number or out of range
+        good, shown = False, re.sub(r"//[^/]*@", "//***@", url)
+    if not good:
+        raise TargetError(f"the endpoint {shown!r} is not an http(s) URL like http://127.0.0.1:9000 (from "
+                          "--endpoint-url or the provider's endpoint variable)")
+
+
 def open_store(target: Target, *, transfers: int = 16, retries: int = 5):
     """The Store for a target: a ready fsspec filesystem wrapped in the provider's upload module."""
+    check_endpoint(target)
     if target.provider == "s3":
         from .uploads.s3 import S3Store
 

@@ -43,7 +43,10 @@ def default_base_data_dir(environ: Mapping[str, str] | None = None) -> Path:
 
 @dataclass(frozen=True)
 class DataDir:
-    """A Label Studio base data dir: `media/` is what moves; the database and `export/` never do by default."""
+    """A Label Studio base data dir: `media/` is what moves; the database and `export/` never do by default.
+
+    `media` may itself be a symlink (a volume or PVC mounted elsewhere): it is the tree's root and is
+    followed; links below it, such as `media/upload` on another disk, need --copy-links (lsmigrate.scan)."""
 
     base: Path
 
@@ -61,7 +64,8 @@ class DataDir:
 
 
 def is_data_dir(path: Path) -> bool:
-    return path.is_dir() and any((path / marker).exists() for marker in _MARKERS)
+    # lexists: a `media` link to a disk that is not mounted still marks the data dir (find_data_dir says so)
+    return path.is_dir() and any(os.path.lexists(path / marker) for marker in _MARKERS)
 
 
 def find_data_dir(given: str | os.PathLike | None, environ: Mapping[str, str] | None = None) -> DataDir:
@@ -74,6 +78,10 @@ def find_data_dir(given: str | os.PathLike | None, environ: Mapping[str, str] | 
         raise NotADataDir(f"data dir {path} is not a directory ({how})")
     if path.name == MEDIA_DIR and is_data_dir(path.parent):
         raise NotADataDir(f"{path} is the media folder; pass its parent {path.parent} as the data dir")
+    media = path / MEDIA_DIR
+    if media.is_symlink() and not media.is_dir():
+        raise NotADataDir(f"{media} is a symlink to {os.readlink(media)}, which is not a directory here "
+                          "(is that disk mounted?)")
     if not is_data_dir(path):
         raise NotADataDir(
             f"{path} is not a Label Studio data dir (no {MEDIA_DIR}/ or {DATABASE_NAME} in it); "
