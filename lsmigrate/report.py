@@ -94,6 +94,11 @@ def render_plan(doc: dict) -> str:
     lines.append(f"To copy: {copy['files']:,} files ({format_size(copy['bytes'])}), "
                  f"{multi['files']:,} of them multipart (over {format_size(multi['threshold'])}, "
                  f"in {format_size(multi['chunk_size'])} parts)")
+    if multi.get("note"):
+        lines.append(f"note: {multi['note']}")
+    for item in multi.get("larger_parts", ()):
+        lines.append(f"  {format_size(item['bytes']):>11}  {shown(item['path'])}: in {item['parts']:,} parts of "
+                     f"{format_size(item['part_size'])} (more than {item['max_parts']:,} at the chunk size)")
     if doc["extra_at_destination"]["files"]:
         extra = doc["extra_at_destination"]
         lines.append(f"Only at the destination (left alone): {extra['files']:,} objects ({format_size(extra['bytes'])})")
@@ -121,10 +126,12 @@ def render_plan(doc: dict) -> str:
 
 
 def copy_document(stats, *, source: str, destination: str) -> dict:
-    rate = stats.copied_bytes / stats.seconds if stats.seconds else 0.0
+    rate = stats.sent_bytes / stats.seconds if stats.seconds else 0.0  # what went over the wire, not what resumed
     return {
         "source": source, "destination": destination,
         "copied": stats.copied, "copied_bytes": stats.copied_bytes,
+        "sent_bytes": stats.sent_bytes, "verified_bytes": stats.verified_bytes,
+        "resumed_uploads": stats.resumed, "resumed_bytes": stats.resumed_bytes,
         "skipped": stats.skipped, "identical": stats.identical,
         "failed": stats.failed, "warnings": stats.warnings,
         "seconds": round(stats.seconds, 3), "bytes_per_second": round(rate),
@@ -138,22 +145,35 @@ def copy_document(stats, *, source: str, destination: str) -> dict:
 def render_copy(doc: dict) -> str:
     from .units import format_size
 
-    lines = [f"{shown(item['path'])}: {shown(item['reason'])}" for item in doc["failures"][:50]]
+    lines = []  # the per-file failures are not part of it: render_failures, for stderr
     if doc.get("verification"):
         lines.append(f"note: {doc['verification']}")
-    if len(doc["failures"]) > 50:
-        lines.append(f"... and {len(doc['failures']) - 50} more (see --json)")
     lines.append(
         f"copied {doc['copied']:,} files ({format_size(doc['copied_bytes'])}), "
         f"skipped {doc['skipped']:,} unchanged, {doc['identical']:,} found identical, "
         f"failed {doc['failed']:,} in {doc['seconds']:.1f}s "
         f"({format_size(doc['bytes_per_second'])}/s)"
     )
+    verified = doc["copied"] + doc["skipped"] + doc["identical"]
+    sent = f"sent {format_size(doc['sent_bytes'])}, verified {format_size(doc['verified_bytes'])} in {verified:,} files"
+    if doc["resumed_uploads"]:
+        count = doc["resumed_uploads"]
+        sent += (f" ({count:,} upload{'s' if count != 1 else ''} resumed, "
+                 f"{format_size(doc['resumed_bytes'])} already there)")
+    lines.append(sent)
     if doc.get("verified_by"):
         lines.append(f"verified by: {by_basis(doc['verified_by'])}")
     if doc.get("unaccounted"):
         lines.append(f"not accounted for: {doc['unaccounted']:,} of {doc['planned']:,} planned files ended in no "
                      "outcome; run it again")
+    return "\n".join(lines)
+
+
+def render_failures(doc: dict) -> str:
+    """One line per file that failed or was skipped (the first 50), for stderr; empty when there are none."""
+    lines = [f"{shown(item['path'])}: {shown(item['reason'])}" for item in doc["failures"][:50]]
+    if len(doc["failures"]) > 50:
+        lines.append(f"... and {len(doc['failures']) - 50} more (see --json)")
     return "\n".join(lines)
 
 
