@@ -65,6 +65,7 @@ class FileResult:
     size: int
     reason: str = ""
     basis: str = ""  # for copied, identical and skipped files: on what "verified" rests (lsmigrate.basis)
+    resumed: int = 0  # for a copied file whose upload went on from an earlier run's session: the bytes it held
 
 
 @dataclass
@@ -82,6 +83,14 @@ class Stats:
     listener: Callable[[FileResult], None] | None = None
     planned: int = 0  # files the plan handed to the run: each must end in exactly one outcome
     bases: Counter = field(default_factory=Counter)  # verified files (copied, identical, skipped) per basis
+    verified_bytes: int = 0  # the size of those files
+    resumed: int = 0  # uploads that went on from a session an earlier run left
+    resumed_bytes: int = 0  # what those sessions already held at the server: not sent again
+
+    @property
+    def sent_bytes(self) -> int:
+        """Bytes of the copied files that this run sent (the rest were at the server already)."""
+        return self.copied_bytes - self.resumed_bytes
 
     @property
     def settled(self) -> int:
@@ -97,9 +106,13 @@ class Stats:
             self.listener(result)
         if result.outcome in (Outcome.COPIED, Outcome.SKIPPED, Outcome.IDENTICAL):
             self.bases[result.basis or basis.UNRECORDED] += 1
+            self.verified_bytes += result.size
         if result.outcome is Outcome.COPIED:
             self.copied += 1
             self.copied_bytes += result.size
+            if result.resumed:
+                self.resumed += 1
+                self.resumed_bytes += result.resumed
         elif result.outcome is Outcome.SKIPPED:
             self.skipped += 1
         elif result.outcome is Outcome.IDENTICAL:
@@ -119,22 +132,26 @@ class Stats:
 
 
 class RateLimit:
-    """--bwlimit: callers take bytes before sending them; the sum stays under `rate` bytes per second."""
+    """--bwlimit: callers take bytes before sending them; the sum stays under `rate` bytes per second.
 
-    def __init__(self, rate: int) -> None:
+    The wait is on `stop`, not a sleep: at 50 KiB/s one 5 MiB part waits 100 s, and Ctrl-C must not."""
+
+    def __init__(self, rate: int, stop: threading.Event | None = None) -> None:
         self._rate = rate
+        self._stop = stop or threading.Event()
         self._lock = threading.Lock()
         self._next = time.monotonic()
 
     def take(self, n: int) -> None:
+        """Returns when `n` bytes may go; raises StoreError if the run stops meanwhile."""
         if self._rate <= 0 or n <= 0:
             return
         with self._lock:
             now = time.monotonic()
             start = max(self._next, now)
             self._next = start + n / self._rate
-        if start > now:
-            time.sleep(start - now)
+        if start > now and self._stop.wait(start - now):
+            raise StoreError("not sent: run stopped")
 
 
 class BufferPool:
@@ -208,9 +225,53 @@ def part_size_for(size: int, chunk_size: int, *, min_part: int, max_parts: int, 
     return -(-part // granule) * granule
 
 
+GiB = 1024 * MiB
+PROVIDER_NAME = {"s3": "S3", "gcs": "GCS", "azure": "Azure"}
+# What each provider itself refuses: S3 parts (all but the last) under 5 MiB or over 5 GiB, Azure blocks over
+# 4000 MiB, S3 objects over 5 GiB in one PutObject. Smaller parts elsewhere are only below the store's own floor
+# (min_part_size: GCS 8 MiB, Azure 1 MiB) and are raised to it; GCS chunks are rounded up to 256 KiB.
+MIN_PART = {"s3": 5 * MiB}
+MAX_PART = {"s3": 5 * GiB, "azure": 4000 * MiB}
+MAX_WHOLE = {"s3": 5 * GiB}
+
+
+class SettingsError(ValueError):
+    """A --chunk-size or --multipart-threshold the destination's provider cannot take (a usage error)."""
+
+
+def _exact(n: int) -> str:
+    for unit, size in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n:,} bytes"
+
+
+def check_sizes(store: Store, settings: Settings) -> str | None:
+    """Refuses a part size or threshold the provider cannot take, naming what it takes; returns a note when the
+    part size used is not the one given (raised to the store's floor, rounded up to its granule), else None.
+    Files too large for max_parts parts of that size get larger parts (part_size_for); `plan` lists them."""
+    provider = store.target.provider
+    name = PROVIDER_NAME.get(provider, provider)
+    chunk, low, high = settings.chunk_size, MIN_PART.get(provider, 1), MAX_PART.get(provider)
+    if chunk < low or (high and chunk > high):
+        allowed = f"from {_exact(low)} to {_exact(high)}" if low > 1 else f"at most {_exact(high)}"
+        raise SettingsError(f"--chunk-size {_exact(chunk)} is outside the part sizes {name} takes: pass one {allowed}")
+    whole = MAX_WHOLE.get(provider)
+    if whole and settings.multipart_threshold > whole:
+        raise SettingsError(f"--multipart-threshold {_exact(settings.multipart_threshold)} is above {_exact(whole)}, "
+                            f"the largest object {name} takes in one request")
+    granule = store.part_granule
+    part = part_size_for(0, chunk, min_part=store.min_part_size, max_parts=store.max_parts, granule=granule)
+    if part == chunk:
+        return None
+    rule = f"at least {_exact(store.min_part_size)}" + (f", in multiples of {_exact(granule)}" if granule > 1 else "")
+    return f"--chunk-size {_exact(chunk)} is used as {_exact(part)}: {name} parts are sent {rule}"
+
+
 class Engine:
     def __init__(self, store: Store, journal: Journal, settings: Settings, progress: Progress | None = None,
                  origin: LocalOrigin | StoreOrigin | None = None, cleanup: bool = True) -> None:
+        check_sizes(store, settings)  # every path that sends (copy, sync, a Dask worker) refuses what cannot go
         self.store = store
         self.cleanup = cleanup
         self.origin = origin or LocalOrigin()
@@ -222,10 +283,11 @@ class Engine:
         self.budget = ByteBudget(in_flight)
         self.buffers = BufferPool(in_flight)
         self._stop = threading.Event()
-        self.limit = RateLimit(settings.bwlimit)
+        self.limit = RateLimit(settings.bwlimit, self._stop)
         self._parts = ThreadPoolExecutor(settings.transfers, thread_name_prefix="lsmigrate-part")
         self._slots: asyncio.Semaphore | None = None  # small files sending at once, on the store's loop
         self._handed_off: dict[str, BaseException] = {}  # rel -> why the small-file path gave a file to the threads
+        self._resumed: dict[str, int] = {}  # rel -> bytes its resumed upload found at the server
 
     # running a plan
     def run(self, actions: Iterable[Action], listener: Callable[[FileResult], None] | None = None) -> Stats:
@@ -295,40 +357,45 @@ class Engine:
             settle(keep=max(2, 4 * self.settings.transfers // BATCH_FILES))
 
         try:
-            for action in actions:
-                if self._stop.is_set():
-                    break
-                if action.do is Do.EXTRA:
-                    continue
-                stats.planned += 1
-                settled = settled_without_transfer(action) or self._name_too_long(action.local)
-                if settled is not None:
-                    stats.add(settled)
-                    continue
-                self.progress.planned(action.local.size)
-                if loop is not None and action.do is Do.COPY and action.local.size <= SMALL_FILE:
-                    batch.append(action)
-                    if len(batch) >= BATCH_FILES:
-                        send_batch()
-                else:
-                    if batch:
-                        send_batch()
-                    if take_turns:
-                        settle(keep=0)
-                    send_on_threads(action)
-            if loop is not None:
-                send_batch()
-                settle(keep=0)
-        except KeyboardInterrupt:
-            stats.interrupted = True
+            try:
+                for action in actions:
+                    if self._stop.is_set():
+                        break
+                    if action.do is Do.EXTRA:
+                        continue
+                    stats.planned += 1
+                    settled = settled_without_transfer(action) or self._name_too_long(action.local)
+                    if settled is not None:
+                        stats.add(settled)
+                        continue
+                    self.progress.planned(action.local.size)
+                    if loop is not None and action.do is Do.COPY and action.local.size <= SMALL_FILE:
+                        batch.append(action)
+                        if len(batch) >= BATCH_FILES:
+                            send_batch()
+                    else:
+                        if batch:
+                            send_batch()
+                        if take_turns:
+                            settle(keep=0)
+                        send_on_threads(action)
+                if loop is not None:
+                    send_batch()
+                    settle(keep=0)
+            except StoreError as exc:  # listing the destination failed
+                self._stop.set()
+                stats.fatal = str(exc)
+            files.shutdown(wait=True)
+            self._parts.shutdown(wait=True)
+        except BaseException as exc:
+            # Ctrl-C (or SIGTERM), also while waiting above: stop at once. Queued files are dropped; threads in
+            # the middle of a part or a --bwlimit wait see the stop event and end, so the process can exit.
+            stats.interrupted = isinstance(exc, KeyboardInterrupt)
             self._stop.set()
+            files.shutdown(wait=False, cancel_futures=True)
+            self._parts.shutdown(wait=False, cancel_futures=True)
             raise
-        except StoreError as exc:  # listing the destination failed
-            self._stop.set()
-            stats.fatal = str(exc)
         finally:
-            files.shutdown(wait=not stats.interrupted, cancel_futures=stats.interrupted)
-            self._parts.shutdown(wait=not stats.interrupted, cancel_futures=stats.interrupted)
             self.buffers.clear()
             self.journal.flush()
             stats.seconds = time.monotonic() - started
@@ -405,7 +472,8 @@ class Engine:
                     failure, prior = prior, None
                     raise failure
                 verified_by = self._upload(local)
-                return FileResult(local.rel, Outcome.COPIED, local.size, basis=verified_by)
+                return FileResult(local.rel, Outcome.COPIED, local.size, basis=verified_by,
+                                  resumed=self._resumed.pop(local.rel, 0))
             except SourceChanged as exc:
                 last = str(exc)
             except StoreError as exc:
@@ -496,7 +564,9 @@ class Engine:
             session = store.start_upload(entry.rel, md5, size)
             self.journal.start_upload(entry.rel, size, before.mtime_ns, md5.hex(), session, part_size)
             part_md5s, done = [None] * count, {}
-        self.progress.sent(sum(min(part_size, size - (n - 1) * part_size) for n in done))
+        already = sum(min(part_size, size - (n - 1) * part_size) for n in done)
+        self._resumed[entry.rel] = already  # 0 when this try started a new session
+        self.progress.sent(already)
 
         # Into a reused buffer when the store sends bytes-like data without keeping it past put_part.
         read_into = getattr(origin, "read_into", None) if store.part_views else None

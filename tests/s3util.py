@@ -8,9 +8,12 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from click.testing import CliRunner
 
 from lsmigrate.cli import main
@@ -25,6 +28,22 @@ def spawn(*args: str, env: dict[str, str] | None = None, **popen) -> subprocess.
     """The CLI as its own process (for kill tests)."""
     return subprocess.Popen([sys.executable, "-m", "lsmigrate.cli", *args], env={**os.environ, **(env or {})},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+
+
+def run_process(*args: str, env: dict[str, str] | None = None, deadline: float = 60,
+                hint: Callable[[], str] | None = None) -> tuple[int, str, str, float]:
+    """The CLI as its own process, killed at `deadline` seconds so that a hang fails the test instead of holding
+    it: (exit code, stdout, stderr, seconds). `hint` adds what the test knows of the hang to the failure."""
+    started = time.monotonic()
+    proc = spawn(*args, env=env, text=True)
+    try:
+        out, err = proc.communicate(timeout=deadline)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"`lsmigrate {args[0]}` was still running after {deadline:.0f} s; "
+                    f"{hint() if hint else ''} stderr so far: {err[-2000:]!r}")
+    return proc.returncode, out, err, time.monotonic() - started
 
 
 def kill_when(proc: subprocess.Popen, probe, *, timeout: float = 120, every: float = 0.02):

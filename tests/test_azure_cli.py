@@ -102,13 +102,14 @@ def test_sync_gcs_to_azure_and_azure_to_s3(az, fake_gcs, s3_bucket, tmp_path, mo
     gcs.mkdir(bucket)
     data = make_data_dir(tmp_path / "ls", projects=2, uploads_per_project=10, large_files=(10 * MiB,))
     sizes = ("--chunk-size", "4MiB", "--multipart-threshold", "5MiB", "--json")
+    s3_sizes = ("--chunk-size", "5MiB", "--multipart-threshold", "5MiB", "--json")  # S3 refuses parts under 5 MiB
     assert run("copy", str(data.root), f"gs://{bucket}/m", *sizes).exit_code == 0
 
     to_azure = run("sync", f"gs://{bucket}/m", f"az://{az.container_name}/r", *sizes)
     assert to_azure.exit_code == 0, to_azure.output
     assert json.loads(to_azure.stdout)["copied"] == len(data.files)
     to_s3 = run("sync", f"az://{az.container_name}/r", f"{s3_bucket.url}/r", "--dst-endpoint-url",
-                s3_bucket.endpoint_url, *sizes)
+                s3_bucket.endpoint_url, *s3_sizes)
     assert to_s3.exit_code == 0, to_s3.output
     client = s3_bucket.client()
     assert len(all_objects(client, s3_bucket.name, "r/")) == len(data.files)
@@ -116,9 +117,10 @@ def test_sync_gcs_to_azure_and_azure_to_s3(az, fake_gcs, s3_bucket, tmp_path, mo
         expected = data.path(rel).read_bytes()
         assert az.download_blob(f"r/{rel}").readall() == expected, rel
         assert client.get_object(Bucket=s3_bucket.name, Key=f"r/{rel}")["Body"].read() == expected, rel
-    for args in ((f"gs://{bucket}/m", f"az://{az.container_name}/r"),
-                 (f"az://{az.container_name}/r", f"{s3_bucket.url}/r", "--dst-endpoint-url", s3_bucket.endpoint_url)):
-        again = run("sync", *args, *sizes)
+    for args in ((f"gs://{bucket}/m", f"az://{az.container_name}/r", *sizes),
+                 (f"az://{az.container_name}/r", f"{s3_bucket.url}/r", "--dst-endpoint-url", s3_bucket.endpoint_url,
+                  *s3_sizes)):
+        again = run("sync", *args)
         assert again.exit_code == 0 and json.loads(again.stdout)["copied"] == 0
 
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from faultproxy import FAULT_KINDS, FaultProxy
 from lsdata import make_data_dir
-from s3util import run
+from s3util import run, run_process
 
 MiB = 1024 * 1024
 PROVIDERS = ("s3", "gcs", "azure")
@@ -230,18 +227,8 @@ def test_copy_through_a_flaky_network_lands_every_file(cloud, tmp_path):
 
 # ---------------------------------------------------------------------------------------------- dead network
 def _cli(*args: str, env: dict[str, str], deadline: float) -> tuple[int, str, str, float]:
-    """lsmigrate as its own process, killed at `deadline` seconds: (exit code, stdout, stderr, seconds)."""
-    started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "lsmigrate.cli", *args], env={**os.environ, **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=deadline)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"`lsmigrate {' '.join(args[:1])}` with --retries 1 against a dead endpoint was still running "
-                    f"after {deadline:.0f} s; stderr so far: {err[-2000:]!r}")
-    return proc.returncode, out, err, time.monotonic() - started
+    """lsmigrate against a dead endpoint as its own process, killed at `deadline` seconds."""
+    return run_process(*args, env=env, deadline=deadline, hint=lambda: "with --retries 1 against a dead endpoint;")
 
 
 
@@ -281,18 +268,20 @@ def test_dead_network_fails_cleanly_and_the_journal_finishes_the_job(provider, r
         code, out, err, _ = _cli(*args, env=env, deadline=20)
         _no_traceback(out, err)
         assert code == 1, (code, out, err)
-        assert err == "", err
         lines = out.strip().splitlines()
         assert lines[-1].startswith("verified by: "), lines[-1]  # the files that did land, per basis
-        lines = lines[:-1]
+        assert lines[-2].startswith("sent "), lines[-2]  # bytes sent apart from bytes verified
+        lines = lines[:-2]
+        assert len(lines) == 1, "stdout: the summary alone"
         summary = lines[-1]
         assert summary.startswith("copied "), summary
         failed = int(summary.split("failed ")[1].split()[0])
         copied = int(summary.split("copied ")[1].split()[0])
         assert 0 < copied < total and failed == total - copied, summary
-        assert len(lines) == failed + 1, "one line per failed file, then the summary"
-        paths = [line.split(": ", 1)[0] for line in lines[:-1]]
-        assert len(set(paths)) == failed and set(paths) <= set(data.files), lines
+        errors = err.splitlines()
+        assert len(errors) == failed, "stderr: one line per failed file, and nothing else"
+        paths = [line.split(": ", 1)[0] for line in errors]
+        assert len(set(paths)) == failed and set(paths) <= set(data.files), errors
         assert any(path.endswith(large) for path in paths), "the large file was cut off in the middle"
 
         # 3. Back up: the same command again, the same journal.

@@ -5,15 +5,12 @@ GCSFront (tests/gcsfront.py), which answers as GCS does."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 
 import gcsfs
 import pytest
 from gcsfront import GRANULE, GCSFront
 from lsdata import make_data_dir
+from s3util import run_process
 
 from lsmigrate.endpoints import Target
 from lsmigrate.engine import part_size_for
@@ -51,16 +48,7 @@ def _copy(data, bucket, front, *extra: str, deadline: float = 60) -> tuple[int, 
     """lsmigrate copy as its own process, killed at `deadline` (a hang fails the test instead of holding it)."""
     args = ["copy", str(data.root), f"gs://{bucket}/m", "--endpoint-url", front.endpoint_url,
             "--chunk-size", str(CHUNK), "--multipart-threshold", "9MiB", *extra]
-    started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "lsmigrate.cli", *args], env=dict(os.environ),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=deadline)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        pytest.fail(f"the copy was still running after {deadline:.0f} s; chunks the front saw: {front.chunks[-5:]}")
-    return proc.returncode, out, err, time.monotonic() - started
+    return run_process(*args, deadline=deadline, hint=lambda: f"chunks the front saw: {front.chunks[-5:]};")
 
 
 def _landed(fake_gcs, bucket, data) -> None:
@@ -196,9 +184,10 @@ def test_a_session_that_never_persists_fails_the_file_in_bounded_time(s3_env, fa
     with GCSFront(fake_gcs.endpoint_url, stuck_at=0) as front:
         code, out, err, seconds = _copy(data, bucket, front, "--retries", "1", deadline=60)
     assert code == 1, (out, err)
-    failed = [line for line in out.splitlines() if line.startswith(_large(data))]
-    assert len(failed) == 1 and "persisted nothing of bytes 0-" in failed[0], out
-    assert "failed 1 " in out and not err, (out, err)
+    failed = err.splitlines()  # per-file failures on stderr, and nothing else there
+    assert len(failed) == 1 and failed[0].startswith(_large(data)), err
+    assert "persisted nothing of bytes 0-" in failed[0], err
+    assert "failed 1 " in out and _large(data) not in out, (out, err)
     # One policy: a session that stops moving fails the file after STALLS answers; the file is not sent again
     # (that would multiply the tries), and the next run resumes the session.
     assert len(front.chunks) == STALLS, "one attempt at the file, giving up after STALLS answers"
@@ -210,7 +199,7 @@ def test_a_session_resumes_mid_chunk_on_the_grid(s3_env, fake_gcs, bucket, data,
     state = str(tmp_path / "journal.sqlite3")
     with GCSFront(fake_gcs.endpoint_url, stuck_at=stuck_at) as front:
         code, out, err, _ = _copy(data, bucket, front, "--retries", "0", "--state", state)
-        assert code == 1 and _large(data) in out, (out, err)
+        assert code == 1 and err.startswith(f"{_large(data)}: "), (out, err)
         seen = len(front.chunks)
         front.stuck_at = None
         code, out, err, _ = _copy(data, bucket, front, "--state", state, "--json")
