@@ -624,10 +624,22 @@ def confirm_or_refuse(question: str, yes: bool) -> None:
 
 
 def move_option(func):
+    func = click.option("--allow-empty", is_flag=True, help=(
+        "Switch even when the data dir holds no file at all (a deployment with nothing uploaded yet); without "
+        "it an empty tree is refused, since it usually means a wrong --data-dir or an unmounted disk."))(func)
     return click.option("--move-from-current", "move", is_flag=True, help=(
         "The file already points Label Studio at a bucket: switch it to another one on purpose. What must then "
         "be copied and verified at the new destination is every object at the current one (not the data "
         "dir)."))(func)
+
+
+def empty_tree(source: Source | None, checked: dict, kwargs) -> str | None:
+    """Why a switch over a data dir with no file at all is refused (None when it is not)."""
+    if source is None or checked.get("planned") or kwargs.get("allow_empty"):
+        return None
+    return (f"no file at all under {source.root}: is --data-dir right (Label Studio keeps uploads in "
+            "<data dir>/media), and is its disk mounted? Nothing was switched. A deployment with nothing "
+            "uploaded yet needs no copy: pass --allow-empty to switch it anyway")
 
 
 def current_to_move(kwargs, target, *, move: bool):
@@ -711,6 +723,11 @@ def run_cutover(source: Source | None, target, kwargs, *, dry_run: bool, yes: bo
         doc["refused"] = (f"{missing} file(s) of {what} are not verified at {target.url}; "
                           f"not switching. Copy them first ({hint}), then run cutover again")
         return doc
+    doc["refused"] = empty_tree(source if current is None else None, checked, kwargs)
+    if doc["refused"]:
+        doc["exit"] = EXIT_USAGE
+        return doc
+    del doc["refused"]
     if not edit.changed:
         doc["next_steps"] = ["The file already points at this destination; nothing to change."]
         return doc
@@ -741,7 +758,7 @@ def render_cutover(doc: dict, *, dry_run: bool) -> str:
 def cutover_exit(doc: dict) -> int:
     if doc.get("refused"):
         click.echo(f"lsmigrate: error: {doc['refused']}", err=True)
-        return EXIT_VERIFY
+        return doc.get("exit", EXIT_VERIFY)
     return EXIT_OK
 
 
@@ -826,6 +843,10 @@ def _local_to_steps(result: dict, source: Source | None, target, kwargs, *, down
         messages.append("lsmigrate: verification found missing, different or unchecked objects; not switching")
         return EXIT_VERIFY
     has_file = any(kwargs.get(k) for k in ("env_file", "compose", "values"))
+    empty = empty_tree(source if current is None else None, checked, kwargs) if has_file and not no_cutover else None
+    if empty:
+        messages.append(f"lsmigrate: error: {empty}")
+        return EXIT_USAGE
     if no_cutover or not has_file:
         if not has_file and not no_cutover:
             messages.append("Every file is verified. No --env-file/--compose/--values given, so the deployment "

@@ -143,14 +143,17 @@ class RateLimit:
         self._next = time.monotonic()
 
     def take(self, n: int) -> None:
-        """Returns when `n` bytes may go; raises StoreError if the run stops meanwhile."""
+        """Returns when `n` bytes may go; raises StoreError if the run stops meanwhile.
+
+        The wait lasts until the time these bytes take at the rate has passed: waiting only for the bytes
+        before them let the first request of a run (often a whole file in one PUT) go unthrottled."""
         if self._rate <= 0 or n <= 0:
             return
         with self._lock:
             now = time.monotonic()
-            start = max(self._next, now)
-            self._next = start + n / self._rate
-        if start > now and self._stop.wait(start - now):
+            self._next = max(self._next, now) + n / self._rate
+            until = self._next
+        if self._stop.wait(until - now):
             raise StoreError("not sent: run stopped")
 
 

@@ -218,6 +218,12 @@ def resolve_target(*, url: str | None = None, env_file: str | None = None, compo
     else:
         target = named
     target = endpoints.with_overrides(target, endpoint_url=endpoint_url, region=region)
+    if target.provider == "s3" and not target.endpoint_url:
+        # botocore would take the shell's endpoint variable: name it in the target, so that the switch writes it
+        # into the file (the container never sees this shell) and a live file pointing elsewhere is refused.
+        shell = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if shell:
+            target = replace(target, endpoint_url=shell)
     if provider and target.provider != provider:
         where = "--to" if url else values or env_file or compose or "the environment"
         raise TargetError(f"the destination {target.url} (from {where}) is {target.provider}, not {provider}: "

@@ -68,6 +68,8 @@ def verify(actions: Iterable[Action], store, journal: Journal, *, download: bool
                 journal.mark_verified(local.rel, before.st_size, before.st_mtime_ns, result.md5, remote.etag,
                                       result.basis)
             status = {True: OK, False: DIFFERENT, None: UNCHECKED}[result.same]
+            if status == DIFFERENT and record and action.record is not None and action.record.verified:
+                journal.forget(local.rel)  # the journal must no longer vouch for it (copy --no-traverse trusts it)
             detail = _UNCHECKED_DETAIL.get(result.basis, "") if status == UNCHECKED else ""
             outcome = (status, local.rel, result.basis, detail)
         except StoreError as exc:
@@ -90,6 +92,9 @@ def verify(actions: Iterable[Action], store, journal: Journal, *, download: bool
                 if report.fatal:
                     break
                 settled = _settled(action, download)
+                if settled is not None and settled[0] in (MISSING, DIFFERENT) and record and action.record \
+                        and action.record.verified:
+                    journal.forget(action.rel)  # found wanting: the next copy sends it, even with --no-traverse
                 if settled is None:
                     gate.acquire()
                     pool.submit(check, action)
