@@ -232,8 +232,9 @@ def _shared_options(provider: str | None) -> dict:
         "retries": click.option("--retries", type=click.IntRange(0, 50), default=5, show_default=True, help=(
             f"Retries of a request that can succeed again (429, 5xx, {_BUSY[provider]}timeouts, dropped "
             "connections; never auth, permission, not-found or checksum errors), after 1, 2, 4 ... s (jittered, "
-            "at most 20 s) or the server's Retry-After (up to 30 s). A dead endpoint fails within (N+1) x 5 s "
-            "connect timeout + those waits: 61 s for 5, 18 s for 2.")),
+            "at most 20 s) or the server's Retry-After (up to 30 s). An endpoint that never accepts the connection "
+            "fails within (N+1) x 5 s connect timeout + those waits: 61 s for 5, 18 s for 2 (one that accepts "
+            "and never answers: add up to a minute of read timeout a try).")),
         "include-legacy-export": click.option("--include-legacy-export", is_flag=True, help="Also copy the data dir's legacy export/ folder (to legacy-export/)."),
         "copy-links": click.option("--copy-links", "-L", is_flag=True, help=(
             "Follow symlinks (rclone's -L), to files and directories, outside the tree too: media/upload on "
