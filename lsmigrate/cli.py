@@ -607,7 +607,9 @@ def verify_command(src, dst, download, as_json, quiet, verbose, **kwargs):
     source = replace(source_from_path(src), include_legacy_export=kwargs["include_legacy_export"],
                                             copy_links=kwargs.get("copy_links", False))
     doc = run_verify(source, _target(kwargs, dst), kwargs, download=download)
-    _emit(doc, as_json, render_verify(doc), quiet=quiet and doc["clean"] and not doc["fatal"])
+    if not as_json and doc["problems"]:  # one line per file found wanting, on stderr as copy's failures
+        click.echo(render_verify(doc, summary=False), err=True)
+    _emit(doc, as_json, render_verify(doc, problems=False), quiet=quiet and doc["clean"] and not doc["fatal"])
     if doc["fatal"]:
         fail(doc["fatal"])
     sys.exit(EXIT_OK if doc["clean"] else EXIT_VERIFY)
@@ -620,7 +622,12 @@ def confirm_or_refuse(question: str, yes: bool) -> None:
         return
     if not sys.stdin.isatty():
         fail("not switching without confirmation: pass --yes (no terminal to ask on)")
-    if not click.confirm(question, default=False, err=True):
+    try:
+        answer = click.confirm(question, default=False, err=True)
+    except click.Abort:  # Ctrl-C or end of input at the prompt
+        click.echo("", err=True)
+        fail("interrupted at the prompt: not switched, nothing was changed", EXIT_INTERRUPTED)
+    if not answer:
         fail("not switched, as answered; nothing was changed", EXIT_FAILED)
 
 

@@ -193,10 +193,14 @@ def verify_document(report, *, source: str, destination: str) -> dict:
     }
 
 
-def render_verify(doc: dict) -> str:
-    lines = [f"{p['status']}: {shown(p['path'])} ({shown(p['detail'])})" for p in doc["problems"][:100]]
-    if len(doc["problems"]) > 100:
+def render_verify(doc: dict, *, problems: bool = True, summary: bool = True) -> str:
+    """The files found wanting (the first 100), then the summary line(s); either may be left out."""
+    lines = [f"{p['status']}: {shown(p['path'])} ({shown(p['detail'])})" for p in doc["problems"][:100]] \
+        if problems else []
+    if problems and len(doc["problems"]) > 100:
         lines.append(f"... and {len(doc['problems']) - 100} more (see --json)")
+    if not summary:
+        return "\n".join(lines)
     counts = doc["counts"]
     recalled = f"; {doc['recalled_from_journal']:,} of them verified earlier, unchanged since" \
         if doc.get("recalled_from_journal") else ""

@@ -124,3 +124,14 @@ def test_a_multipart_etag_no_part_size_explains_is_unchecked_and_md5chksum_never
                        ExtraArgs={"Metadata": {"md5chksum": base64.b64encode(b"\0" * 16).decode()}})
     result, doc = _verify(data, s3_bucket, "--state", str(tmp_path / "fresh.sqlite3"))
     assert result.exit_code == 3 and doc["counts"].get("different") == 1
+
+
+def test_files_found_wanting_are_named_on_stderr_and_the_summary_on_stdout(s3_env, s3_bucket, tmp_path):
+    data = make_data_dir(tmp_path / "ls", projects=1, uploads_per_project=3, odd_names=False, empty_files=False)
+    assert run("copy", str(data.root), f"{s3_bucket.url}/v", "--endpoint-url", s3_bucket.endpoint_url).exit_code == 0
+    gone = sorted(data.files)[0]
+    s3_bucket.client().delete_object(Bucket=s3_bucket.name, Key=f"v/{gone}")
+    result = run("verify", str(data.root), f"{s3_bucket.url}/v", "--endpoint-url", s3_bucket.endpoint_url)
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [f"missing: {gone} (missing at destination)"], result.stderr
+    assert len(result.stdout.splitlines()) == 1 and result.stdout.startswith("verified "), result.stdout
