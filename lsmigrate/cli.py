@@ -724,7 +724,7 @@ def run_cutover(source: Source | None, target, kwargs, *, dry_run: bool, yes: bo
                    + counts.get("error", 0) + checked["unaccounted"])
         if current is None:
             what = source.root
-            hint = f"`lsmigrate copy {source.data_dir.base if source.data_dir else source.root} {target.url}`"
+            hint = f"`lsmigrate copy {source.data_dir.base if source.data_dir else source.root} {_same_place(kwargs, target)}`"
         else:  # local-to-* copies them with sync, reading both ends from the file's own settings
             what = current.url
             hint = f"`lsmigrate local-to-{target.provider} --move-from-current` with the same options"
@@ -748,6 +748,17 @@ def run_cutover(source: Source | None, target, kwargs, *, dry_run: bool, yes: bo
     doc["switched"] = True
     doc["next_steps"] = cutover.next_steps(edit, target)
     return doc
+
+
+def _same_place(kwargs, target) -> str:
+    """The options that name this destination again, for a command the operator is told to run next."""
+    from .endpoints import public
+
+    for option, key in (("--env-file", "env_file"), ("--compose", "compose"), ("--values", "values")):
+        if kwargs.get(key):
+            return f"{option} {kwargs[key]}" + (f" --to {target.url}" if kwargs.get("to") else "")
+    endpoint = f" --endpoint-url {public(target.endpoint_url)}" if target.endpoint_url else ""
+    return f"{target.url}{endpoint}"
 
 
 def render_cutover(doc: dict, *, dry_run: bool) -> str:

@@ -137,6 +137,7 @@ def test_refuses_when_an_object_is_missing_or_a_new_file_appeared(migrated, s3_b
     s3_bucket.client().delete_object(Bucket=s3_bucket.name, Key=f"media/{rel}")
     result = _cutover(migrated, s3_bucket, "--env-file", str(env_list), "--yes")
     assert result.exit_code == 3 and "not switching" in result.stderr and "lsmigrate copy" in result.stderr
+    assert f"--env-file {env_list}" in result.stderr, "the hint names the same destination (endpoint included)"
     assert env_list.read_text() == ENV_LIST
 
     run("copy", str(migrated.root), f"{s3_bucket.url}/media", "--endpoint-url", s3_bucket.endpoint_url, "-q")
