@@ -37,6 +37,27 @@ FIELDS = ("x-amz-security-token", "x-amz-server-side-encryption-customer-key",
           "aws_session_token", "SecretAccessKey", "SessionToken")
 _JSON_SECRETS = {"SSECustomerKey", "CopySourceSSECustomerKey", "private_key", "private_key_id", "client_secret",
                  "refresh_token"}
+_FIELD_NAMES = {f.lower() for f in FIELDS}
+
+# Any other variable or key (env.list, compose `environment:`, Helm values at any depth) whose name says it
+# holds a credential. A name is read as words, whatever its case and separators (`SECRET_KEY`, `secretKey`,
+# `x-api-key`): it is credential-like when its words, run together, hold one of these...
+_CREDENTIAL_PARTS = ("password", "passwd", "passphrase", "secret", "token", "credential", "privatekey", "accesskey",
+                     "accountkey", "apikey")
+# ...or end in `key` / `pwd` after another word (`SECRET_KEY`, `ML_KEY`, `DB_PWD`; not `key`, the shell's `PWD`);
+_KEY_WORDS = {"key", "pwd"}
+# unless its last word says the value is about the credential, not the credential itself (a file or a path to
+# it, the name of a Kubernetes Secret, a checksum, a switch, a length, where to fetch a token)...
+_NOT_THE_VALUE = {"file", "files", "path", "dir", "directory", "name", "names", "ref", "md", "algorithm", "enabled",
+                  "disabled", "required", "type", "length", "len", "timeout", "expiry", "ttl", "lifetime", "url", "uri",
+                  "endpoint", "host", "port", "header", "prefix", "policy", "validators", "backend", "class", "format",
+                  "mode", "version", "count", "limit", "interval"}
+# ...or another word makes it a reference, a public half or a switch (`accessKeyExistingSecret`, `PUBLIC_KEY`,
+# `USE_TOKEN_AUTH`, `MAX_TOKENS`).
+_QUALIFIERS = {"existing", "public", "use", "enable", "disable", "allow", "max", "min"}
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+# Values too plain to mask by value wherever they appear (a switch, a number): the line still masks them by name.
+_PLAIN = re.compile(r"(?i)true|false|yes|no|on|off|null|none|~|\d{1,7}")
 
 
 def _named(names: Iterable[str], unquoted: str, flags: int = 0) -> re.Pattern:
@@ -49,6 +70,13 @@ def _named(names: Iterable[str], unquoted: str, flags: int = 0) -> re.Pattern:
 _WHOLE_LINE_NAMES = "|".join(sorted(SECRET_NAMES | CHART_KEYS, key=len, reverse=True))
 _WHOLE_LINE = re.compile(rf"""(?<![\w-])(?P<name>(?:LABEL_STUDIO_|HEARTEX_)?(?:{_WHOLE_LINE_NAMES}))"""
                          r"""(?P<sep>["']?[ \t]*[:=][ \t]*)\S[^\n]*""")
+# A line of a deployment file, a diff line (`+`, `-`, ` `) or a comment of one: the name, then its value.
+_NAME_LINE = re.compile(r"""^(?P<lead>[-+ ]?[ \t]*(?:\#+[ \t]*)?(?:-[ \t]+)?(?:export[ \t]+)?)(?P<oq>["']?)"""
+                        r"""(?P<name>[A-Za-z_][\w.-]*)(?P<sep>["']?[ \t]*[:=][ \t]*)(?P<value>\S[^\r\n]*)""", re.MULTILINE)
+_BLOCK_SCALAR = re.compile(r"[|>][-+1-9]*[ \t]*(?:#[^\r\n]*)?")  # the value starts on the next line: masked by value
+# `scheme://user:password@host`: the user stays, the password goes (it may hold `@` and `:`, never `/`).
+_URL_PASSWORD = re.compile(r"""(?P<pre>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/?#@:'"<>]*:)[^\s/?#'"<>]+?"""
+                           r"""(?=@[^\s/?#@'"<>]*(?:[/?#\s'"<>]|$))""")
 _FIELD = _named(FIELDS, r"""[^\s"',;&<>]+""", re.IGNORECASE)
 _AUTHORIZATION = _named(("Authorization", "Proxy-Authorization"), r"[^\n]+", re.IGNORECASE)
 _BEARER = re.compile(r"(?<![\w-])(Bearer[ \t]+)[\w.~+/=-]{8,}", re.IGNORECASE)
@@ -96,9 +124,20 @@ def nested(text: str) -> list[str]:
 
 
 def is_secret_name(name: str) -> bool:
+    """A variable or key (or a flattened `global.pgConfig.password`) whose value is a credential."""
     bare = name.rsplit(".", 1)[-1]
-    return (any(bare.endswith(v) for v in SECRET_NAMES) or bare in CHART_KEYS
-            or bare.lower() in {f.lower() for f in FIELDS})
+    return (any(bare.endswith(v) for v in SECRET_NAMES) or bare in CHART_KEYS or bare.lower() in _FIELD_NAMES
+            or _credential_like(bare))
+
+
+def _credential_like(name: str) -> bool:
+    words = [w.lower() for w in _WORD.findall(name) if not w.isdigit()]
+    if not words or words[-1] in _NOT_THE_VALUE or _QUALIFIERS.intersection(words):
+        return False
+    if words[-2:] == ["application", "credentials"]:  # GOOGLE_APPLICATION_CREDENTIALS names a file
+        return False
+    joined = "".join(words).replace("tokeniz", "")  # TOKENIZERS_PARALLELISM
+    return any(part in joined for part in _CREDENTIAL_PARTS) or (len(words) > 1 and words[-1] in _KEY_WORDS)
 
 
 def secrets_in(name: str, value: object) -> list[str]:
@@ -107,7 +146,7 @@ def secrets_in(name: str, value: object) -> list[str]:
     if value in (None, ""):
         return []
     text = json.dumps(dict(value)) if isinstance(value, Mapping) else str(value)
-    found = [text] if is_secret_name(name) else []
+    found = [text] if is_secret_name(name) and not _PLAIN.fullmatch(text.strip()) else []
     found += nested(text)
     if name.endswith("GOOGLE_APPLICATION_CREDENTIALS") and not text.lstrip().startswith("{"):
         try:
@@ -144,8 +183,41 @@ def scrub(text: str, also: Iterable[str] = ()) -> str:
     text = _WHOLE_LINE.sub(lambda m: m["name"] + m["sep"] + MASK, text)
     text = _AUTHORIZATION.sub(_mask_named, text)
     text = _FIELD.sub(_mask_named, text)
+    text = _NAME_LINE.sub(_mask_line, text)
+    text = _URL_PASSWORD.sub(lambda m: m["pre"] + MASK, text)
     text = _BEARER.sub(lambda m: m[1] + MASK, text)
     return _PEM.sub(MASK, text)
+
+
+def _closing(value: str, quote: str) -> int:
+    """Where the quoted `value` (starting with `quote`) closes, backslash escapes skipped; -1 if it does not."""
+    at = 1
+    while at < len(value):
+        if value[at] == "\\":
+            at += 2
+        elif value[at] == quote:
+            return at
+        else:
+            at += 1
+    return -1
+
+
+def _mask_line(match: re.Match) -> str:
+    """A credential-like name's value masked; the diff prefix, indentation, name and separator kept, and the
+    quotes around the value (or around a whole compose list entry, `- "SECRET_KEY=x"`)."""
+    value = match["value"]
+    if not is_secret_name(match["name"]) or _BLOCK_SCALAR.fullmatch(value):
+        return match[0]
+    head = match["lead"] + match["oq"] + match["name"] + match["sep"]
+    if value[0] in "\"'":
+        end = _closing(value, value[0])
+        if end == 1:
+            return match[0]  # an empty value: nothing to hide
+        if end > 0 and not value[end + 1:].strip(" \t,"):
+            return head + value[0] + MASK + value[end:]
+    if match["oq"] and len(value) > 1 and value.endswith(match["oq"]):
+        return head + MASK + match["oq"]
+    return head + MASK
 
 
 class _Scrubbing(logging.Formatter):

@@ -385,6 +385,116 @@ def test_cutover_diff_masks_a_secret_on_the_line_after_its_key(sweep, s3_bucket,
     sweep.assert_clean()
 
 
+# Credential-like lines lsmigrate never reads (a trial user saw them in full as context of the diff), next
+# to the lines the switch changes: the name says they are secret, so the value is masked, wherever it stands.
+CONTEXT_SECRETS = {
+    "admin password": "AdminPw222-context",
+    "user token": "TokTok333-context",
+    "Django secret key": "DjangoSecret444-context",
+    "access key id": "AKIAFAKE000CONTEXT02",
+    "Postgres password": "PostgrePw555-context",
+    "password in a database URL": "DbUrlPw666-context",
+    "password in a Redis URL": "RedisPw777-context",
+    "API key": "sk-FAKEapiKEY888-context",
+    "credentials": "FAKEcredentials999-context",
+    "passwd": "Passwd000-context",
+    "Helm pgConfig password": "PgSecretPw111-context",
+    "Helm secretKey": "HelmSecretKey222-context",
+    "Helm token": "HelmToken333-context",
+}
+
+
+def test_cutover_diff_masks_every_credential_like_line_shown_as_context(sweep, s3_bucket, tmp_path):
+    secret = {name: sweep.secret(name, value) for name, value in CONTEXT_SECRETS.items()}
+    data = make_data_dir(tmp_path / "ls", projects=1, uploads_per_project=2, odd_names=False)
+    src, url, ep = str(data.root), f"{s3_bucket.url}/m", ("--endpoint-url", s3_bucket.endpoint_url)
+    sweep.cli("copy", src, url, *ep, expect=0)
+
+    # env.list: --no-nginx rewrites the two USE_NGINX_* lines in place and the storage lines go at the end,
+    # so every other line is context of some hunk.
+    env_list = _user_file(sweep, tmp_path / "deploy" / "env.list",
+                          "# Label Studio\nLABEL_STUDIO_HOST=http://ls:8080\n"
+                          f"LABEL_STUDIO_PASSWORD={secret['admin password']}\n"
+                          f"LABEL_STUDIO_USER_TOKEN={secret['user token']}\n"
+                          f"SECRET_KEY={secret['Django secret key']}\n"
+                          "USE_NGINX_FOR_UPLOADS=true\n"
+                          f"STORAGE_AWS_ACCESS_KEY_ID={secret['access key id']}\n"
+                          f"STORAGE_AWS_SECRET_ACCESS_KEY={sweep.secret('S3 secret key', S3_OLD_SECRET)}\n"
+                          f"POSTGRE_PASSWORD='{secret['Postgres password']}'\n"
+                          f"DATABASE_URL=postgres://labelstudio:{secret['password in a database URL']}@db:5432/ls\n"
+                          "USE_NGINX_FOR_EXPORT_DOWNLOADS=true\n"
+                          f"REDIS_URL=redis://:{secret['password in a Redis URL']}@redis:6379/0\n"
+                          f"ML_OPENAI_API_KEY={secret['API key']}\n"
+                          f"ML_BACKEND_CREDENTIALS={secret['credentials']}\n"
+                          f"DB_PASSWD={secret['passwd']}\n")
+    cut = ("cutover", "--data-dir", src, "--env-file", str(env_list), "--to", url, *ep, "--dry-run", "--no-nginx")
+    text = sweep.cli(*cut, expect=0, says="+USE_NGINX_FOR_UPLOADS=false").stdout
+    diff = json.loads(sweep.cli(*cut, "--json", expect=0).stdout)["diff"]
+    for shown in (text, diff):
+        for line in (" LABEL_STUDIO_PASSWORD=***", " LABEL_STUDIO_USER_TOKEN=***", " SECRET_KEY=***",
+                     " STORAGE_AWS_ACCESS_KEY_ID=***", " STORAGE_AWS_SECRET_ACCESS_KEY=***", " POSTGRE_PASSWORD='***'",
+                     " DATABASE_URL=postgres://labelstudio:***@db:5432/ls", " REDIS_URL=redis://:***@redis:6379/0",
+                     " ML_OPENAI_API_KEY=***", " ML_BACKEND_CREDENTIALS=***", " DB_PASSWD=***",
+                     "+STORAGE_TYPE=s3", "-USE_NGINX_FOR_UPLOADS=true", "+USE_NGINX_FOR_UPLOADS=false",
+                     f"+STORAGE_AWS_BUCKET_NAME={s3_bucket.name}"):
+            assert f"\n{line}\n" in shown, (line, shown)
+
+    # Compose environment list entries, quoted or not.
+    compose = _user_file(sweep, tmp_path / "compose" / "docker-compose.yml",
+                         "services:\n  labelstudio:\n    image: heartexlabs/label-studio:latest\n    environment:\n"
+                         f"      - SECRET_KEY={secret['Django secret key']}\n"
+                         f"      - \"LABEL_STUDIO_PASSWORD={secret['admin password']}\"\n"
+                         f"      - DJANGO_DB_URL=postgresql://ls:{secret['password in a database URL']}@db/ls\n")
+    cut = ("cutover", "--data-dir", src, "--compose", str(compose), "--to", url, *ep, "--dry-run")
+    text = sweep.cli(*cut, expect=0, says="+      - STORAGE_TYPE=s3").stdout
+    diff = json.loads(sweep.cli(*cut, "--json", expect=0).stdout)["diff"]
+    for shown in (text, diff):
+        for line in ("       - SECRET_KEY=***", '       - "LABEL_STUDIO_PASSWORD=***"',
+                     "       - DJANGO_DB_URL=postgresql://ls:***@db/ls"):
+            assert f"\n{line}\n" in shown, (line, shown)
+
+    # Helm values: global.pgConfig.password next to the persistence keys the switch changes; secret-like keys
+    # at any depth; the names of Kubernetes Secrets (not secret themselves) and harmless keys stay readable.
+    values = _user_file(sweep, tmp_path / "helm" / "values.yaml",
+                        "global:\n  pgConfig:\n    host: db.example.org\n    userName: labelstudio\n"
+                        f"    password: {secret['Helm pgConfig password']}\n"
+                        "  persistence:\n    enabled: false\n    type: volume\n    config:\n      s3:\n"
+                        "        accessKeyExistingSecret: ls-s3-credentials\n"
+                        f"        secretKey: \"{secret['Helm secretKey']}\"\n"
+                        "        bucket: \"\"\n"
+                        f"  extraEnvironmentVars:\n    LABEL_STUDIO_USER_TOKEN: {secret['user token']}\n"
+                        f"    ML_API_TOKEN: '{secret['Helm token']}'\n")
+    cut = ("cutover", "--data-dir", src, "--values", str(values), "--to", url, *ep, "--region", "us-east-1",
+           "--dry-run")
+    keys = {"STORAGE_AWS_ACCESS_KEY_ID": "testing", "STORAGE_AWS_SECRET_ACCESS_KEY": "testing"}  # the Secret's
+    text = sweep.cli(*cut, env=keys, expect=0, says="+        bucket:").stdout
+    diff = json.loads(sweep.cli(*cut, "--json", env=keys, expect=0).stdout)["diff"]
+    for shown in (text, diff):
+        for line in ("     password: ***", "         secretKey: ***", "     LABEL_STUDIO_USER_TOKEN: ***",
+                     "     ML_API_TOKEN: '***'", "         accessKeyExistingSecret: ls-s3-credentials",
+                     "     userName: labelstudio"):
+            assert f"\n{line}\n" in shown, (line, shown)
+    sweep.assert_clean()
+
+
+def test_credential_like_names_are_told_from_harmless_ones():
+    from lsmigrate.redact import is_secret_name, scrub
+
+    for name in ("LABEL_STUDIO_PASSWORD", "LABEL_STUDIO_USER_TOKEN", "SECRET_KEY", "STORAGE_AWS_ACCESS_KEY_ID",
+                 "POSTGRE_PASSWORD", "OPENAI_API_KEY", "SSH_PRIVATE_KEY", "ML_CREDENTIALS", "passwd", "DB_PWD",
+                 "global.pgConfig.password", "secretKey", "token", "apiKey", "x-api-key", "LICENSE_KEY"):
+        assert is_secret_name(name), name
+    for name in ("STORAGE_AWS_BUCKET_NAME", "USE_NGINX_FOR_UPLOADS", "SSECustomerKeyMD5", "SSECustomerAlgorithm",
+                 "GOOGLE_APPLICATION_CREDENTIALS", "AWS_SHARED_CREDENTIALS_FILE", "accessKeyExistingSecret",
+                 "secretName", "TOKENIZERS_PARALLELISM", "PWD", "key", "PUBLIC_KEY", "token_uri", "REDIS_URL",
+                 "DJANGO_DB", "STORAGE_AWS_SSE_KMS_KEY_ID", "SSEKMSKeyId"):
+        assert not is_secret_name(name), name
+    assert scrub("DJANGO_DB=postgres://ls:pw@with@at@db:5432/ls https://host:8080/p@th") == \
+        f"DJANGO_DB=postgres://ls:{MASK}@db:5432/ls https://host:8080/p@th"
+    assert scrub('-# SECRET_KEY=abc\n+      password: ""\n       password: |\n') == \
+        f'-# SECRET_KEY={MASK}\n+      password: ""\n       password: |\n', "an empty or block value hides nothing"
+
+
 # ------------------------------------------------------------------------------------------------- GCS
 class TokenServer:
     """A stand-in for oauth2.googleapis.com/token on 127.0.0.1: hands out GCS_TOKEN, or refuses the grant."""
