@@ -16,7 +16,7 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -640,11 +640,139 @@ def _select_service(data: Any, service: str | None, name: str) -> str:
     )
 
 
-def _compose_unescape(value: str) -> str:
+def _compose_unescape(value: str, where: str = "") -> str:
+    """`$$` -> `$` only: how the write side checks a value (the read side interpolates, _ComposeVariables)."""
     return value.replace("$$", "$")
 
 
-def _compose_scalar(value: Any, where: str) -> str:
+# compose-go's template (template/template.go): `$$`, `$NAME`, `${NAME}`, `${NAME<op><arg>}` with op one of
+# `:-` `-` `:+` `+` `:?` `?` (the arg interpolated in turn); any other `$` makes compose refuse the file.
+_TEMPLATE_NAME_RE = re.compile(r"[_A-Za-z][_A-Za-z0-9]*")
+_TEMPLATE_BRACED_RE = re.compile(r"([_A-Za-z][_A-Za-z0-9]*)(?:(:?[-+?])(.*))?", re.DOTALL)
+
+Lookup = Callable[[str], "str | None"]
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Index of the `}` closing the `${` at `start` (compose-go getFirstBraceClosingIndex), -1 if none."""
+    depth = 0
+    i = start
+    while i < len(text):
+        if text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        if text.startswith("${", i):
+            depth += 1
+            i += 1
+        i += 1
+    return -1
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:120]
+
+
+def _interpolate(template: str, lookup: Lookup, where: str, unset: list[str] | None = None) -> str:
+    """What docker compose makes of `template` (compose-go template.Substitute). An unset variable with no
+    default gives "" and a note in `unset` (compose warns); `${NAME?err}`/`${NAME:?err}` unmet and a stray `$`
+    raise DeploymentFileError naming `where` and the variable, never a value."""
+    out: list[str] = []
+    i = 0
+    while (dollar := template.find("$", i)) >= 0:
+        out.append(template[i:dollar])
+        after = template[dollar + 1 : dollar + 2]
+        if after == "$":
+            out.append("$")
+            i = dollar + 2
+            continue
+        if after == "{":
+            close = _closing_brace(template, dollar)
+            m = _TEMPLATE_BRACED_RE.fullmatch(template, dollar + 2, close) if close >= 0 else None
+            if m is None:
+                raise DeploymentFileError(f"{where}: invalid `${{...}}` in the value (docker compose refuses it; "
+                                          "write `$$` for a literal `$`)")
+            out.append(_substitute(m[1], m[2], m[3], lookup, where, unset))
+            i = close + 1
+            continue
+        m = _TEMPLATE_NAME_RE.match(template, dollar + 1)
+        if m is None:
+            raise DeploymentFileError(f"{where}: a `$` not followed by a variable name (docker compose refuses "
+                                      "it; write `$$` for a literal `$`)")
+        out.append(_substitute(m[0], None, None, lookup, where, unset))
+        i = m.end()
+    out.append(template[i:])
+    return "".join(out)
+
+
+def _substitute(name: str, op: str | None, arg: str | None, lookup: Lookup, where: str,
+                unset: list[str] | None) -> str:
+    value = lookup(name)
+    if op is None:
+        if value is None and unset is not None:
+            unset.append(f'{where}: the "{name}" variable is not set; docker compose makes it a blank string')
+        return value or ""
+    shown = _one_line(arg or "")  # the message as written: its interpolation could hold a secret
+    arg = _interpolate(arg or "", lookup, where, unset)  # compose expands the arg whether it is used or not
+    empty = value is None or (op.startswith(":") and value == "")
+    if op.endswith("-"):
+        return arg if empty else value or ""
+    if op.endswith("+"):
+        return "" if empty else arg
+    if empty:
+        why = "is not set" if value is None else "is empty"
+        raise DeploymentFileError(f"{where}: docker compose refuses to start: the required variable {name} {why}"
+                                  + (f" ({shown})" if shown else ""))
+    return value or ""
+
+
+class _ComposeVariables:
+    """The variables docker compose interpolates a compose file with: the process environment first, then
+    the `.env` file in the compose file's directory (the project directory), itself interpolated."""
+
+    def __init__(self, compose: StrPath, unset: list[str] | None) -> None:
+        self.unset = unset
+        self.dotenv_path = Path(compose).parent / ".env"
+        self.dotenv: dict[str, str] | None = None  # read when first needed: most compose files use no `$`
+
+    def get(self, name: str) -> str | None:
+        if name in os.environ:
+            return os.environ[name]
+        if self.dotenv is None:
+            self.dotenv = {}
+            if self.dotenv_path.is_file():
+                self.dotenv = _read_compose_env_file(self.dotenv_path, os.environ.get, self.unset)
+        return self.dotenv.get(name)
+
+    def expand(self, value: str, where: str) -> str:
+        return _interpolate(value, self.get, where, self.unset)
+
+
+def _read_compose_env_file(path: StrPath, lookup: Lookup, unset: list[str] | None) -> dict[str, str]:
+    """An env file as docker compose reads it (`env_file:`, `.env`): unquoted and double-quoted values
+    interpolated from `lookup`, then from the file's own earlier lines; a bare `KEY` takes lookup's value."""
+    name = os.fspath(path)
+    out: dict[str, str] = {}
+
+    def find(key: str) -> str | None:
+        found = lookup(key)
+        return found if found is not None else out.get(key)
+
+    for number, ln in enumerate(_parse_env(read_text(path), name), start=1):
+        if ln.key is None:
+            continue
+        if ln.value is None:
+            inherited = lookup(ln.key)
+            if inherited is not None:
+                out[ln.key] = inherited
+        elif ln.quote == "'":
+            out[ln.key] = ln.value
+        else:
+            out[ln.key] = _interpolate(ln.value, find, f"{name} line {number}: {ln.key}", unset)
+    return out
+
+
+def _compose_scalar(value: Any, where: str, expand: Callable[[str, str], str] = _compose_unescape) -> str:
     if isinstance(value, bool | ScalarBoolean):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -652,18 +780,23 @@ def _compose_scalar(value: Any, where: str) -> str:
     if isinstance(value, float):
         return repr(float(value))
     if isinstance(value, str):
-        return _compose_unescape(str(value))
+        return expand(str(value), where)
     raise DeploymentFileError(f"{where} must be a string, a number or a boolean")
 
 
-def _compose_env(env: Any, where: str) -> dict[str, str]:
+def _compose_env(env: Any, where: str, expand: Callable[[str, str], str] = _compose_unescape,
+                 inherit: Lookup | None = None) -> dict[str, str]:
+    """The `environment:` entries; `expand` reads a value, `inherit` gives an entry without a value its
+    value (None: such entries are left out)."""
     out: dict[str, str] = {}
     if env is None:
         return out
     if isinstance(env, dict):
         for key, value in env.items():
             if value is not None:
-                out[str(key)] = _compose_scalar(value, f"{where}.{key}")
+                out[str(key)] = _compose_scalar(value, f"{where}.{key}", expand)
+            elif inherit is not None and (found := inherit(str(key))) is not None:
+                out[str(key)] = found
         return out
     if isinstance(env, list):
         for item in env:
@@ -671,18 +804,26 @@ def _compose_env(env: Any, where: str) -> dict[str, str]:
                 raise DeploymentFileError(f"{where}: every list entry must be a KEY=VALUE string")
             key, sep, value = item.partition("=")
             if sep:
-                out[key] = _compose_unescape(value)
+                out[key] = expand(value, f"{where}.{key}")
+            elif inherit is not None and (found := inherit(key)) is not None:
+                out[key] = found
         return out
     raise DeploymentFileError(f"{where} must be a list or a mapping")
 
 
-def _compose_env_files(entries: Any, base: Path, where: str) -> dict[str, str]:
-    """The variables of a service's `env_file:` entries (later files win), paths relative to the compose file."""
+def _compose_env_files(entries: Any, base: Path, where: str, variables: _ComposeVariables) -> dict[str, str]:
+    """The variables of a service's `env_file:` entries (later files win), paths relative to the compose file.
+    Each file is interpolated from the earlier files' variables, then the compose variables (compose-go
+    WithServicesEnvironmentResolved)."""
     if entries is None:
         return {}
     if not isinstance(entries, list):
         entries = [entries]
     out: dict[str, str] = {}
+
+    def lookup(key: str) -> str | None:
+        return out[key] if key in out else variables.get(key)
+
     for entry in entries:
         required = True
         if isinstance(entry, dict):  # the long form: {path: ..., required: false}
@@ -690,18 +831,21 @@ def _compose_env_files(entries: Any, base: Path, where: str) -> dict[str, str]:
             entry = entry.get("path")
         if not isinstance(entry, str) or not entry:
             raise DeploymentFileError(f"{where}: every entry must be a path")
-        path = base / os.path.expanduser(entry)
+        path = base / os.path.expanduser(variables.expand(entry, where))
         if not required and not path.exists():
             continue
         try:
-            out.update(read_env_file(path))
+            out.update(_read_compose_env_file(path, lookup, variables.unset))
         except DeploymentFileError as exc:
             raise DeploymentFileError(f"{where}: {exc}") from None
     return out
 
 
-def read_compose_environment(path: StrPath, service: str | None = None) -> dict[str, str]:
-    """What the Label Studio service's container sees: its `env_file:` entries, then `environment:` over them."""
+def read_compose_environment(path: StrPath, service: str | None = None, *,
+                             unset: list[str] | None = None) -> dict[str, str]:
+    """What the Label Studio service's container sees: its `env_file:` entries, then `environment:` over them,
+    interpolated as docker compose does (the process environment, then the `.env` next to the compose file).
+    Each variable used unset is noted in `unset` (when given), as compose warns of it."""
     doc = _load_yaml_file(path)
     chosen = _select_service(doc.data, service, doc.name)
     svc = _service_map(doc.data, doc.name)[chosen]
@@ -710,8 +854,9 @@ def read_compose_environment(path: StrPath, service: str | None = None) -> dict[
         return {}
     if not isinstance(svc, dict):
         raise DeploymentFileError(f"{doc.name}: services.{chosen} is not a mapping")
-    found = _compose_env_files(svc.get("env_file"), Path(path).parent, f"{where}.env_file")
-    found.update(_compose_env(svc.get("environment"), f"{where}.environment"))
+    variables = _ComposeVariables(path, unset)
+    found = _compose_env_files(svc.get("env_file"), Path(path).parent, f"{where}.env_file", variables)
+    found.update(_compose_env(svc.get("environment"), f"{where}.environment", variables.expand, variables.get))
     return found
 
 

@@ -121,5 +121,6 @@ def differences(text: str, name: str) -> list[str]:
     out = []
     for key, (numbers, reasons) in found.items():
         where = f"line {numbers[0]}" if len(numbers) == 1 else "lines " + ", ".join(map(str, numbers))
-        out.append(f"{name} {where}: {key}: {'; '.join(reasons)}")
+        # "(KEY):", not "KEY:": a message shaped like a `name: value` line would be masked whole as a secret
+        out.append(f"{name} {where} ({key}): {'; '.join(reasons)}")
     return out

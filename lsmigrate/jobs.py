@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import heapq
 import os
+import re
+import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import deployment, endpoints
+from . import deployment, endpoints, envfile_rules
 from .endpoints import Target, TargetError
 from .journal import Journal, default_path
 from .labelstudio import ENV_PREFIXES, DataDir, NotADataDir, find_data_dir, get_env, is_data_dir
@@ -66,6 +68,43 @@ def _bare(name: str) -> str:
     return name
 
 
+# What lsmigrate takes the destination from (bucket, folder, endpoint, region, credentials), without Label
+# Studio's LABEL_STUDIO_/HEARTEX_ prefix.
+DESTINATION_PREFIXES = ("STORAGE_", "AWS_", "AZURE_", "GOOGLE_")
+_DIFFERENCE_RE = re.compile(r"lines? [0-9, ]+ \((?P<key>[^)]+)\): ")
+_warned: set[str] = set()
+
+
+def _warn(line: str) -> None:
+    """A warning on stderr, once per process (the deployment file is read several times in one command)."""
+    if line not in _warned:
+        _warned.add(line)
+        print(f"lsmigrate: warning: {line}", file=sys.stderr)
+
+
+def check_env_file_reading(path: str) -> None:
+    """Refuse an env file in which a variable lsmigrate takes the destination from reads differently under
+    `docker run --env-file` and docker compose (lsmigrate cannot know which of them reads the file, so it
+    could copy, verify and switch to a place Label Studio never reads); warn of any other such variable."""
+    text = deployment.read_text(path)
+    refused: list[tuple[str, str]] = []
+    for line in envfile_rules.differences(text, path):
+        m = _DIFFERENCE_RE.match(line.removeprefix(f"{path} "))
+        key = m["key"] if m else ""
+        if _bare(key).startswith(DESTINATION_PREFIXES):
+            refused.append((key, line))
+        else:
+            _warn(line)
+    if refused:
+        key, line = refused[0]
+        more = f" (also {', '.join(k for k, _ in refused[1:])})" if len(refused) > 1 else ""
+        raise deployment.DeploymentFileError(
+            f"{line}{more}. lsmigrate takes the destination from it and cannot tell which of the two reads this "
+            f"file: write it bare as `{key}=value` (no quotes, no spaces around '=', a comment on a line of its "
+            f"own), or, for a value no bare line carries alike, leave a bare `{key}` line and pass the value in "
+            "the environment that starts Label Studio")
+
+
 def file_variables(*, env_file: str | None = None, compose: str | None = None,
                    compose_service: str | None = None) -> dict[str, str] | None:
     """The variables the deployment file itself gives Label Studio; None when no file is given."""
@@ -74,8 +113,12 @@ def file_variables(*, env_file: str | None = None, compose: str | None = None,
     found: dict[str, str] = {}
     if env_file:
         found.update(deployment.read_env_file(env_file))
+        check_env_file_reading(env_file)
     if compose:
-        found.update(deployment.read_compose_environment(compose, compose_service))
+        unset: list[str] = []
+        found.update(deployment.read_compose_environment(compose, compose_service, unset=unset))
+        for line in unset:
+            _warn(line)
     return found
 
 

@@ -188,7 +188,7 @@ STORAGE_AWS_FOLDER=""
 def test_quotes_from_label_studios_guide_are_reported_one_line_per_variable_without_values():
     found = _differences(GUIDE_ENV_LIST, "env.list")
     keep = "docker run --env-file keeps the quotes as part of the value (docker compose strips them)"
-    assert found == [f"env.list line {n}: {key}: {keep}" for n, key in [
+    assert found == [f"env.list line {n} ({key}): {keep}" for n, key in [
         (2, "STORAGE_AWS_ACCESS_KEY_ID"), (3, "STORAGE_AWS_SECRET_ACCESS_KEY"), (4, "STORAGE_AWS_BUCKET_NAME"),
         (5, "STORAGE_AWS_REGION_NAME"), (6, "STORAGE_AWS_FOLDER")]]
     assert not any(s in line for line in found for s in (SECRET, "AKIAIOSFODNN7EXAMPLE", "my-bucket"))
@@ -196,7 +196,7 @@ def test_quotes_from_label_studios_guide_are_reported_one_line_per_variable_with
 
 def test_one_line_per_variable_even_when_it_is_set_twice():
     found = _differences('A="1"\nB=2\nA=\'3\' # again\n', ".env")
-    assert len(found) == 1 and found[0].startswith(".env lines 1, 3: A: docker run --env-file keeps the quotes")
+    assert len(found) == 1 and found[0].startswith(".env lines 1, 3 (A): docker run --env-file keeps the quotes")
 
 
 CORPUS = ["A=plain", 'A="x"', "A='x'", "A=x # c", "A=x   ", "A= x", "A=$HOME", "A=a#b", "export A=1", "A = 1",
@@ -225,7 +225,7 @@ def test_next_steps_name_the_lines_docker_run_would_misread():
     target = type("T", (), {"provider": "s3"})()
     steps = cutover.next_steps(edit, target)
     flagged = [s for s in steps if "keeps the quotes" in s]
-    assert len(flagged) == 5 and flagged[0].startswith("env.list line 2: STORAGE_AWS_ACCESS_KEY_ID: ")
+    assert len(flagged) == 5 and flagged[0].startswith("env.list line 2 (STORAGE_AWS_ACCESS_KEY_ID): ")
     assert not any(SECRET in s for s in steps)
     compose = cutover.Edit(Path("docker-compose.yml"), "compose", "", "services: {}\n")
     assert not any("keeps the quotes" in s for s in cutover.next_steps(compose, target))
@@ -267,9 +267,16 @@ def test_cutover_writes_object_parameters_and_a_key_both_read_alike(s3_env, s3_b
     monkeypatch.setenv("STORAGE_AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("STORAGE_AWS_SECRET_ACCESS_KEY", SECRET)
     env_list = tmp_path / "env.list"
-    env_list.write_text(BASE + 'STORAGE_AWS_FOLDER="old"   # set by hand\n')
-    result = run("cutover", "--data-dir", str(data.root), "--to", f"{s3_bucket.url}/media", "--endpoint-url",
-                 s3_bucket.endpoint_url, "--env-file", str(env_list), "--yes")
+    ambiguous = BASE + 'STORAGE_AWS_FOLDER="old"   # set by hand\n'
+    env_list.write_text(ambiguous)
+    cut = ("cutover", "--data-dir", str(data.root), "--to", f"{s3_bucket.url}/media", "--endpoint-url",
+           s3_bucket.endpoint_url, "--env-file", str(env_list), "--yes")
+    # docker reads `"old"   # set by hand`, compose `old`: where Label Studio looks now cannot be known
+    result = run(*cut)
+    assert result.exit_code == 2 and "STORAGE_AWS_FOLDER" in result.stderr, result.output
+    assert env_list.read_text() == ambiguous
+    env_list.write_text(BASE + "STORAGE_AWS_FOLDER=old\n")  # as the refusal says to write it
+    result = run(*cut)
     assert result.exit_code == 0, result.output
     docker, compose = _both(env_list.read_text())
     for reader in (docker, compose):

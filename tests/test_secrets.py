@@ -331,8 +331,13 @@ def test_config_files_holding_secrets_never_echo_them(sweep, s3_bucket, tmp_path
 
     # A file that has its own secret (the file wins over the environment): shown as masked context, then
     # switched for real.
+    quoted = _user_file(sweep, tmp_path / "quoted" / "env.list",
+                        f"STORAGE_AWS_SECRET_ACCESS_KEY='{S3_OLD_SECRET}'\n", mode=0o600)
+    # docker run --env-file would keep those quotes in the key, compose not: refused, the value never shown
+    sweep.cli("cutover", "--data-dir", src, "--env-file", str(quoted), "--to", url, *ep, "--dry-run", expect=2,
+              says="(STORAGE_AWS_SECRET_ACCESS_KEY): docker run --env-file keeps the quotes")
     original = (f"# Label Studio\nSTORAGE_AWS_ACCESS_KEY_ID={S3_KEY_ID}\n"
-                f"STORAGE_AWS_SECRET_ACCESS_KEY='{S3_OLD_SECRET}'\nLABEL_STUDIO_HOST=http://ls:8080\n")
+                f"STORAGE_AWS_SECRET_ACCESS_KEY={S3_OLD_SECRET}\nLABEL_STUDIO_HOST=http://ls:8080\n")
     env_list = _user_file(sweep, tmp_path / "deploy" / "env.list", original, mode=0o600)
     cut = ("cutover", "--data-dir", src, "--env-file", str(env_list), "--to", url, *ep)
     sweep.cli(*cut, "--dry-run", expect=0, says="\n STORAGE_AWS_SECRET_ACCESS_KEY=***\n")
@@ -344,7 +349,7 @@ def test_config_files_holding_secrets_never_echo_them(sweep, s3_bucket, tmp_path
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600, "the backup keeps the file's permissions"
     assert stat.S_IMODE(env_list.stat().st_mode) == 0o600, "the switched file keeps its permissions"
     switched = env_list.read_text()
-    assert f"STORAGE_AWS_SECRET_ACCESS_KEY='{S3_OLD_SECRET}'" in switched and "STORAGE_TYPE=s3" in switched
+    assert f"STORAGE_AWS_SECRET_ACCESS_KEY={S3_OLD_SECRET}\n" in switched and "STORAGE_TYPE=s3" in switched
     sweep.allow(backup)
     sweep.cli("cutover", "--rollback", "--env-file", str(env_list), expect=0)
     assert env_list.read_text() == original and stat.S_IMODE(env_list.stat().st_mode) == 0o600
