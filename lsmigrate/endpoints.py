@@ -341,13 +341,24 @@ def azure_connection_string(target: Target) -> str | None:
         return target.connection_string
     if target.account_name and target.account_key:
         parts = [f"AccountName={target.account_name}", f"AccountKey={target.account_key}"]
-        if target.endpoint_url:
-            scheme = target.endpoint_url.split("://", 1)[0]
-            parts = [f"DefaultEndpointsProtocol={scheme}", *parts, f"BlobEndpoint={target.endpoint_url}"]
+        # Label Studio's settings name the account and key, never its endpoint: a connection string in the
+        # environment for the same account says where that account is reached (Azurite, a sovereign cloud).
+        given = _connection_fields(target.connection_string)
+        endpoint = target.endpoint_url or (given.get("BlobEndpoint") if given.get("AccountName") == target.account_name
+                                           else None)
+        if endpoint:
+            scheme = endpoint.split("://", 1)[0]
+            parts = [f"DefaultEndpointsProtocol={scheme}", *parts, f"BlobEndpoint={endpoint}"]
         else:
             parts = ["DefaultEndpointsProtocol=https", *parts, "EndpointSuffix=core.windows.net"]
         return ";".join(parts) + ";"
     return target.connection_string
+
+
+def _connection_fields(connection_string: str | None) -> dict[str, str]:
+    """`Name=value;...` of an Azure connection string (a value may itself hold '=')."""
+    fields = (part.partition("=") for part in (connection_string or "").split(";") if "=" in part)
+    return {name.strip(): value.strip() for name, _, value in fields}
 
 
 def _azure_filesystem(target: Target):

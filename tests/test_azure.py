@@ -422,3 +422,15 @@ def test_scan_names_match_listing_names(store, tmp_path):
         store.put(rel, rel.encode(), md5(rel.encode()))
     local = [item.rel for item in scan_local(media) if isinstance(item, LocalFile)]
     assert local == [obj.rel for obj in store.list()]
+
+
+def test_an_account_key_from_label_studios_settings_keeps_the_connection_strings_endpoint():
+    """Label Studio's settings name the account and key, never the endpoint: a connection string for the same
+    account (Azurite, a sovereign cloud) says where the account is reached; one for another account does not."""
+    from lsmigrate.endpoints import azure_connection_string
+
+    given = "DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/acct;"
+    target = Target(provider="azure", bucket="c", account_name="acct", account_key="a2V5", connection_string=given)
+    assert "BlobEndpoint=http://127.0.0.1:1/acct;" in azure_connection_string(target)
+    other = Target(provider="azure", bucket="c", account_name="mine", account_key="a2V5", connection_string=given)
+    assert "EndpointSuffix=core.windows.net" in azure_connection_string(other)
