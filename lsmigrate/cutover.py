@@ -7,6 +7,7 @@ module decides which keys change, and what the operator does next.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from .labelstudio import ENV_PREFIXES, get_env
 
 FILE_OPTION = {"env": "env-file", "compose": "compose", "values": "values"}
 NGINX_VARIABLES = {"USE_NGINX_FOR_UPLOADS": "false", "USE_NGINX_FOR_EXPORT_DOWNLOADS": "false"}
+_NGINX_OFF = re.compile(r"USE_NGINX_FOR_UPLOADS[\"']?\s*[:=]\s*[\"']?(false|0|no)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -159,8 +161,15 @@ def next_steps(edit: Edit, target: Target) -> list[str]:
         steps.append(f"Apply it: `helm upgrade <release> heartex/label-studio -f {edit.path}`.")
         steps.append("After this upgrade the chart no longer mounts the data PVC (it becomes an emptyDir): "
                      "keep the PVC until you have checked Label Studio serves every file from the bucket.")
-    steps.append("For direct browser uploads, the bucket needs a CORS rule allowing GET from your Label Studio "
-                 "origin (see Label Studio's persistent storage guide; `lsmigrate doctor` will check it).")
+    if not _NGINX_OFF.search(edit.new_text):
+        option = FILE_OPTION[edit.kind]
+        steps.append("Label Studio now hands uploads, avatars and exports to the nginx of its Docker image "
+                     "(X-Accel-Redirect). Without that nginx in front (`label-studio start`, a custom image, a "
+                     "plain proxy) they come out empty, as broken images: then set USE_NGINX_FOR_UPLOADS=false "
+                     f"and USE_NGINX_FOR_EXPORT_DOWNLOADS=false (the same `lsmigrate cutover --{option} "
+                     f"{edit.path}` again with --no-nginx writes them).")
+    steps.append("For direct browser uploads and media the browser fetches (audio, video), the bucket needs the "
+                 "CORS rule from Label Studio's persistent storage guide (`lsmigrate doctor --apply-cors` sets it).")
     steps.append(f"To undo: `lsmigrate cutover --rollback --{FILE_OPTION[edit.kind]} {edit.path}` (one switch "
                  "per run, back to the original; `--rollback --list` shows them).")
     return steps
