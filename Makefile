@@ -32,4 +32,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check lsmigrate tests benchmarks
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache demo-work benchmarks/work
+	rm -rf $(VENV) .venv-ls node_modules .pytest_cache demo-work benchmarks/work
