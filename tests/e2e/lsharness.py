@@ -35,7 +35,7 @@ _TESTS = Path(__file__).resolve().parent.parent
 if str(_TESTS) not in sys.path:
     sys.path.insert(0, str(_TESTS))
 
-from servers import HOST, free_port  # noqa: E402
+from servers import HOST, free_port, terminate  # noqa: E402
 
 REPO_ROOT = _TESTS.parent
 LS_VERSION = "1.23.2"
@@ -252,14 +252,8 @@ class LabelStudio:
     def stop(self) -> None:
         proc, self.proc = self.proc, None
         _live.discard(self)
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None:
+            terminate(proc, STOP_GRACE)
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
