@@ -459,3 +459,13 @@ def rollback_document(result: Rollback, name: str) -> dict[str, Any]:
     entry = result.entry
     return {"file": name, "restored_from": str(entry.backup), "time": entry.time, "undid": list(entry.changes),
             "summary": entry.summary, "state": result.state, "remaining": result.remaining}
+
+
+# The names the rest of lsmigrate and its tests use for one switch and one step back.
+write_with_backup = switch
+latest_backup = latest
+
+
+def rollback(path: StrPath, *, force: bool = False) -> Path:
+    """Undo the newest recorded switch of the file; returns the backup it restored."""
+    return roll_back(path, force=force).entry.backup

@@ -703,7 +703,7 @@ def run_move(current, target, kwargs, *, quiet: bool, as_json: bool) -> dict:
 
 def run_cutover(source: Source | None, target, kwargs, *, dry_run: bool, yes: bool, no_nginx: bool,
                 as_json: bool, quiet: bool, current=None) -> dict:
-    from . import cutover, deployment
+    from . import backups, cutover
     from .jobs import deployment_settings
 
     settings = deployment_settings(env_file=kwargs.get("env_file"), compose=kwargs.get("compose"),
@@ -744,7 +744,7 @@ def run_cutover(source: Source | None, target, kwargs, *, dry_run: bool, yes: bo
     if not as_json and not quiet:
         click.echo(edit.diff(), err=True)
     confirm_or_refuse(f"Switch {edit.path} to {target.url}?", yes)
-    doc["backup"] = str(deployment.write_with_backup(edit.path, edit.new_text))
+    doc["backup"] = str(backups.write_with_backup(edit.path, edit.new_text))
     doc["switched"] = True
     doc["next_steps"] = cutover.next_steps(edit, target)
     return doc

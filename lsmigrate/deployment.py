@@ -1,6 +1,6 @@
 """Read and edit a Label Studio deployment's own configuration files (env file, docker-compose.yml,
-Helm values), keeping comments, order, quoting and layout; write them with a backup and roll back
-(backups.py).
+Helm values), keeping comments, order, quoting and layout. Writing them with a backup, and rolling back,
+is backups.py's (which reads files with this module's parsers; this module never imports it).
 
 Edits never touch a line they do not have to: env files are edited line by line, and a line that is
 written takes the one form `docker run --env-file` and docker compose read alike; YAML is edited with
@@ -18,7 +18,6 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -1015,29 +1014,6 @@ def update_helm_values_text(text: str, changes: Mapping[str, object | None], *, 
         else:
             _helm_set(edit.data, parts, _to_rt(value), name)
     return edit.render()
-
-
-# ------------------------------------------------------------------------------------- backups and rollback
-# The mechanics live in backups.py (imported here lazily: it reads files with this module's parsers).
-
-
-def write_with_backup(path: StrPath, new_text: str, *, now: datetime | None = None) -> Path:
-    from . import backups
-
-    return backups.switch(path, new_text, now=now)
-
-
-def latest_backup(path: StrPath) -> Path | None:
-    from . import backups
-
-    return backups.latest(path)
-
-
-def rollback(path: StrPath, *, force: bool = False) -> Path:
-    """Undo the newest recorded switch of the file; returns the backup it restored."""
-    from . import backups
-
-    return backups.roll_back(path, force=force).entry.backup
 
 
 def unified_diff(old: str, new: str, name: str) -> str:

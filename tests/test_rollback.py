@@ -14,14 +14,12 @@ from pathlib import Path
 import pytest
 from s3util import run
 
+from lsmigrate.backups import latest_backup, rollback, write_with_backup
 from lsmigrate.deployment import (
     DeploymentFileError,
-    latest_backup,
-    rollback,
     update_compose_text,
     update_env_text,
     update_helm_values_text,
-    write_with_backup,
 )
 
 
@@ -204,7 +202,7 @@ def test_an_unreadable_record_stops_the_rollback_with_one_line(tmp_path):
 
 _DIE = """
 import os, pathlib, sys
-from lsmigrate import deployment
+from lsmigrate import backups
 target, action = sys.argv[1], sys.argv[2]
 real_replace, real_unlink = os.replace, pathlib.Path.unlink
 def replace(src, dst, *args, **kwargs):
@@ -217,9 +215,9 @@ def unlink(self, *args, **kwargs):
     return real_unlink(self, *args, **kwargs)
 os.replace, pathlib.Path.unlink = replace, unlink
 if action == "switch":
-    deployment.write_with_backup(target, "STORAGE_TYPE=s3\\n")
+    backups.write_with_backup(target, "STORAGE_TYPE=s3\\n")
 else:
-    deployment.rollback(target)
+    backups.rollback(target)
 """
 
 
