@@ -862,10 +862,6 @@ def _local_to_steps(result: dict, source: Source | None, target, kwargs, *, down
         messages.append("lsmigrate: verification found missing, different or unchecked objects; not switching")
         return EXIT_VERIFY
     has_file = any(kwargs.get(k) for k in ("env_file", "compose", "values"))
-    empty = empty_tree(source if current is None else None, checked, kwargs) if has_file and not no_cutover else None
-    if empty:
-        messages.append(f"lsmigrate: error: {empty}")
-        return EXIT_USAGE
     if no_cutover or not has_file:
         if not has_file and not no_cutover:
             messages.append("Every file is verified. No --env-file/--compose/--values given, so the deployment "
