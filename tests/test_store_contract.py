@@ -287,3 +287,16 @@ def test_memory_drop_part_and_open_uploads():
     assert store.uploaded_parts("big.bin", session) == {2: md5(b"cd").hex()}
     store.abort("big.bin", session)
     assert store.server.open_uploads() == []
+
+
+def test_memory_listing_comes_a_page_at_a_time_and_is_no_snapshot():
+    store = MemoryStore()
+    for i in range(2100):
+        store.put(f"many/{i:05d}.bin", b"", md5(b""))
+    listing = store.list()
+    first = [next(listing).rel for _ in range(1000)]
+    store.put("many/00000-behind-the-cursor.bin", b"", md5(b""))
+    store.put("many/zzz-ahead-of-it.bin", b"", md5(b""))
+    rest = [entry.rel for entry in listing]
+    assert first + rest == [f"many/{i:05d}.bin" for i in range(2100)] + ["many/zzz-ahead-of-it.bin"]
+    assert store.server.count("list") == 3

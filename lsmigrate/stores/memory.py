@@ -81,22 +81,16 @@ class Fault:
 
 @dataclass(frozen=True)
 class MemoryTarget:
-    """What a store reads of its target (lsmigrate.endpoints.Target has the same fields)."""
+    """What the engine and the journal's naming read of a store's target (lsmigrate.endpoints.Target)."""
 
     bucket: str
     folder: str = ""
     provider: str = "memory"
     endpoint_url: str | None = None
-    access_key: str | None = None
-    object_parameters: dict = field(default_factory=dict)
-    verify_ssl: bool = True
 
     @property
     def url(self) -> str:
         return f"memory://{self.bucket}/{self.folder}" if self.folder else f"memory://{self.bucket}"
-
-    def key(self, rel: str) -> str:
-        return f"{self.folder}/{rel}" if self.folder else rel
 
 
 class MemoryServer:
