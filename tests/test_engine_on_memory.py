@@ -69,6 +69,10 @@ def planned(tree: Path, store: MemoryStore, journal: Journal) -> dict[str, tuple
     return {a.rel: (a.do.value, a.reason) for a in plan(scan_local(tree), store.list(), journal.records())}
 
 
+def planned_sync(source: MemoryStore, dest: MemoryStore, journal: Journal) -> dict[str, tuple[str, str]]:
+    return {a.rel: (a.do.value, a.reason) for a in plan_sync(source.list(), dest.list(), journal.records())}
+
+
 @dataclass
 class VerifyRun:
     counts: dict[str, int]  # ok | missing | different | extra | unchecked | error | skipped -> files
@@ -281,6 +285,21 @@ def test_the_plan_resumes_an_interrupted_upload(tree, store, journal):
     store.server.inject("put_part", error=StoreError("connection reset (retried)"), nth=2, rel=BIG)
     copy(tree, store, journal, Settings(transfers=1, chunk_size=PART, multipart_threshold=2 * PART, retries=0))
     assert planned(tree, store, journal)[BIG] == ("copy", "resume interrupted upload")
+
+
+def test_sync_compares_size_and_mtime_where_neither_side_has_an_md5(journal):
+    clock = [1000.0]
+    source, dest = (MemoryStore(MemoryServer((name,), clock=lambda: clock[0]), name, min_part_size=1)
+                    for name in ("source", "dest"))
+    for store, rel, when in ((dest, "older.bin", 1000), (source, "older.bin", 2000),
+                             (source, "newer.bin", 2000), (dest, "newer.bin", 3000)):
+        clock[0] = when
+        session = store.start_upload(rel, hashlib.md5(b"ab").digest(), 2)
+        tokens = [store.put_part(rel, session, n, p, hashlib.md5(p).digest()) for n, p in ((1, b"a"), (2, b"b"))]
+        store.complete(rel, session, list(enumerate(tokens, 1)), hashlib.md5(b"ab").digest())  # no MD5 listed
+    assert planned_sync(source, dest, journal) == {
+        "older.bin": ("copy", "source newer (size+mtime; no md5 on both sides)"),
+        "newer.bin": ("skip", "same size, destination not older (size+mtime; no md5 on both sides)")}
 
 
 # --- verify -------------------------------------------------------------------------------------------

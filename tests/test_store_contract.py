@@ -227,6 +227,16 @@ def test_memory_store_checks_content_md5_as_s3_does():
     assert failed.value.digest and store.uploaded_parts("big.bin", session) == {}
 
 
+def test_memory_store_keeps_the_content_type_and_the_uploaders_md5_as_s3_does():
+    store = MemoryStore(min_part_size=1)
+    store.put("a.jpg", b"jpeg", md5(b"jpeg"))
+    session = store.start_upload("b.json", md5(b"{}"), 2)
+    store.complete("b.json", session, [(1, store.put_part("b.json", session, 1, b"{}", md5(b"{}")))], md5(b"{}"))
+    objects = store.server.buckets["bucket"]
+    assert (objects["a.jpg"].content_type, objects["b.json"].content_type) == ("image/jpeg", "application/json")
+    assert (objects["a.jpg"].client_md5, objects["b.json"].client_md5) == (md5(b"jpeg").hex(), md5(b"{}").hex())
+
+
 def test_memory_store_answers_a_vanished_session_as_gone():
     store = MemoryStore()
     session = store.start_upload("big.bin", md5(b"x"), 1)
