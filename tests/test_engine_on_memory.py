@@ -28,6 +28,7 @@ from lsmigrate.verify import verify
 KiB = 1024
 PART = 256 * KiB
 SETTINGS = Settings(transfers=4, chunk_size=PART, multipart_threshold=2 * PART, retries=1)
+ONE_AT_A_TIME = Settings(transfers=1, chunk_size=PART, multipart_threshold=2 * PART, retries=0)  # parts in order
 BIG = "upload/1/big.bin"  # 5 parts: 4 x 256 KiB and 44 KiB; over 1 MiB, so never sent whole from the event loop
 FILES = {"avatars/a.png": b"avatar", "upload/1/empty.txt": b"", "upload/1/ünï cødé #1.jpg": b"odd name" * 50,
          "upload/2/b.txt": b"b" * 1000, BIG: os.urandom(4 * PART + 44 * KiB)}
@@ -126,7 +127,7 @@ def no_backoff(monkeypatch):
 
 
 def stored(store: MemoryStore, rel: str) -> bytes:
-    return store.server.buckets[store.bucket][store._key(rel)].data
+    return store.server.buckets[store.bucket][store.prefix + rel].data
 
 
 def sent(store: MemoryStore) -> tuple[int, int]:
@@ -167,7 +168,7 @@ def test_a_changed_file_and_a_new_one_are_sent_and_nothing_else(tree, store, jou
 
 def test_an_interrupted_multipart_upload_resumes_with_only_the_missing_parts(tree, store, journal):
     store.server.inject("put_part", error=StoreError("connection reset (retried)"), nth=3, rel=BIG)
-    first = copy(tree, store, journal, Settings(transfers=1, chunk_size=PART, multipart_threshold=2 * PART, retries=0))
+    first = copy(tree, store, journal, ONE_AT_A_TIME)
     assert first.outcome[BIG] == "failed" and "connection reset" in first.reason[BIG]
     [(_, session)] = store.server.open_uploads()
     held = store.uploaded_parts(BIG, session)
@@ -186,7 +187,7 @@ def test_an_interrupted_multipart_upload_resumes_with_only_the_missing_parts(tre
 
 def test_a_session_the_server_lost_is_started_afresh(tree, store, journal):
     store.server.inject("put_part", error=StoreError("connection reset (retried)"), nth=2, rel=BIG)
-    copy(tree, store, journal, Settings(transfers=1, chunk_size=PART, multipart_threshold=2 * PART, retries=0))
+    copy(tree, store, journal, ONE_AT_A_TIME)
     [(_, session)] = store.server.open_uploads()
     store.abort(BIG, session)  # expired at the server
     parts_before = sent(store)[1]
@@ -228,7 +229,7 @@ def test_every_planned_file_ends_in_one_outcome_whatever_fails(tree, store, jour
 
 def test_a_fatal_error_stops_the_run_but_loses_no_file(tree, store, journal):
     store.server.inject("put", error=StoreError("access denied: PutObject", fatal=True))
-    run = copy(tree, store, journal, Settings(transfers=1, chunk_size=PART, multipart_threshold=2 * PART))
+    run = copy(tree, store, journal, ONE_AT_A_TIME)
     assert run.fatal and "access denied" in run.fatal
     assert run.planned == run.settled and "copied" not in run.outcome.values()
     assert verified_in_journal(journal) == set()
@@ -283,7 +284,7 @@ def test_the_plan_names_what_to_do_with_each_file_and_why(tree, store, journal):
 
 def test_the_plan_resumes_an_interrupted_upload(tree, store, journal):
     store.server.inject("put_part", error=StoreError("connection reset (retried)"), nth=2, rel=BIG)
-    copy(tree, store, journal, Settings(transfers=1, chunk_size=PART, multipart_threshold=2 * PART, retries=0))
+    copy(tree, store, journal, ONE_AT_A_TIME)
     assert planned(tree, store, journal)[BIG] == ("copy", "resume interrupted upload")
 
 
