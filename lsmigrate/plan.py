@@ -13,6 +13,7 @@ from enum import Enum
 from .journal import Record
 from .labelstudio import category
 from .scan import LocalFile, Problem, RemoteObject, mtime_ns
+from .uploads.base import StoreError
 
 
 class Do(str, Enum):
@@ -34,12 +35,36 @@ class Action:
     error: bool = False
 
 
+class ListingOrderError(StoreError):
+    """A listing out of key order, or holding one key twice: merged anyway, it would plan wrong actions."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, fatal=True)
+
+
+def _in_order(items: Iterable, side: str) -> Iterator:
+    """The items of one listing, each checked to come strictly after the one before (rclone's march does).
+
+    Problems are left out of the check: they carry a name as it can be printed (an undecodable name with
+    replacement characters), not a key of the listing."""
+    previous = None
+    for item in items:
+        if not isinstance(item, Problem):
+            rel = item.rel
+            if previous is not None and rel <= previous:
+                if rel == previous:
+                    raise ListingOrderError(f"the {side} listing holds {rel!r} twice")
+                raise ListingOrderError(f"the {side} listing is not in key order: {rel!r} came after {previous!r}")
+            previous = rel
+        yield item
+
+
 def _merge(local: Iterable[LocalFile | Problem], remote: Iterable[RemoteObject], records: Iterable[Record]):
     """Yield (rel, local-or-problem, remote, record) for every rel in any of the three sorted streams."""
     tagged = heapq.merge(
-        ((item.rel, 0, item) for item in local),
-        ((item.rel, 1, item) for item in remote),
-        ((item.rel, 2, item) for item in records),
+        ((item.rel, 0, item) for item in _in_order(local, "source")),
+        ((item.rel, 1, item) for item in _in_order(remote, "destination")),
+        ((item.rel, 2, item) for item in _in_order(records, "journal")),
     )
     current: list = [None, None, None, None]
     for rel, side, item in tagged:
