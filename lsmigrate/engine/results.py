@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .. import basis
 from ..outcome import DONE_VERIFIED, FileResult, Outcome
-from ..plan import Action, Do
+from ..plan import Action
 
 
 @dataclass
@@ -76,10 +76,17 @@ class Stats:
 
 def settled_without_transfer(action: Action) -> FileResult | None:
     """The outcome of an action that needs no transfer (a problem, or verified earlier), else None."""
-    if action.do is Do.PROBLEM:
+    if action.do is Outcome.PROBLEM:
         return FileResult(action.rel, Outcome.FAILED if action.error else Outcome.PROBLEM, 0, action.reason)
-    if action.do is Do.SKIP:
+    if action.do is Outcome.SKIP:
         recorded = action.record.basis if action.record is not None else None
         return FileResult(action.rel, Outcome.SKIPPED, action.local.size, action.reason,
-                          basis=recorded or basis.UNRECORDED)
+                          basis=recorded or basis.UNRECORDED, compared_by=action.compared_by)
     return None
+
+
+def as_decided(result: FileResult, action: Action) -> FileResult:
+    """The result, carrying by what the plan compared its file (the sending code knows only the file)."""
+    if result.compared_by is action.compared_by:
+        return result
+    return replace(result, compared_by=action.compared_by)

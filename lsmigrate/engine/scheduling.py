@@ -19,11 +19,11 @@ from ..journal import Journal, JournalError
 from ..memory import release_large_buffers
 from ..origins import LocalOrigin, StoreOrigin
 from ..outcome import FileResult, Outcome
-from ..plan import Action, Do
+from ..plan import Action
 from ..report import Progress
 from ..uploads.base import Store, StoreError
 from .limits import BufferPool, ByteBudget, RateLimit, bytes_in_flight
-from .results import Stats, settled_without_transfer
+from .results import Stats, as_decided, settled_without_transfer
 from .sending import Sending, send_file, send_small
 from .sizes import Settings, check_sizes
 
@@ -62,7 +62,7 @@ class Engine:
                 for action in actions:
                     if self._stop.is_set():
                         break
-                    if action.do is not Do.EXTRA:
+                    if action.do is not Outcome.EXTRA:
                         dispatch.take(action)
                 dispatch.finish()
             except StoreError as exc:  # listing the destination failed
@@ -152,10 +152,10 @@ class _Dispatch:
         stats.planned += 1
         settled = settled_without_transfer(action) or engine._name_too_long(action.local)
         if settled is not None:
-            stats.add(settled)
+            stats.add(as_decided(settled, action))
             return
         engine.progress.planned(action.local.size)
-        if self.loop is not None and action.do is Do.COPY and action.local.size <= SMALL_FILE:
+        if self.loop is not None and action.do is Outcome.COPY and action.local.size <= SMALL_FILE:
             self.batch.append(action)
             if len(self.batch) >= BATCH_FILES:
                 self.send_batch()
@@ -171,7 +171,8 @@ class _Dispatch:
             self.send_batch()
             self.settle(keep=0)
 
-    def add(self, result: FileResult) -> None:
+    def add(self, action: Action, result: FileResult) -> None:
+        result = as_decided(result, action)
         with self.lock:
             self.stats.add(result)
         self.engine.progress.file_done()
@@ -186,7 +187,7 @@ class _Dispatch:
             result = self._fatal(action, str(exc))
         except BaseException as exc:  # noqa: BLE001 - a bug must not hang the run, nor lose the file
             result = self._fatal(action, f"internal error: {exc.__class__.__name__}: {exc}")
-        self.add(result)
+        self.add(action, result)
 
     def _fatal(self, action: Action, message: str) -> FileResult:
         self.engine._stop.set()
@@ -208,7 +209,7 @@ class _Dispatch:
                 if result is None:  # anything unusual: the thread path retries it and says why
                     self.send_on_threads(action)
                 else:
-                    self.add(result)
+                    self.add(action, result)
 
     def send_batch(self) -> None:
         if self.take_turns:

@@ -20,7 +20,7 @@ from ..compare import compare, unchanged
 from ..journal import Journal
 from ..origins import LocalOrigin, SourceChanged, StoreOrigin
 from ..outcome import FileResult, Outcome
-from ..plan import Action, Do
+from ..plan import Action
 from ..report import Progress
 from ..retry import RetryPolicy
 from ..scan import LocalFile, RemoteObject, mtime_ns
@@ -48,7 +48,7 @@ def send_file(ctx: Sending, action: Action, prior: BaseException | None = None) 
     """A file the plan sends (or checks first): its outcome. `prior`: what went wrong on the small-file path's
     try, the file's first, judged here like any other."""
     local = action.local
-    if action.do is Do.CHECK and action.remote is not None:
+    if action.do is Outcome.CHECK and action.remote is not None:
         try:
             verified_by = identical(ctx, local, action.remote)
             if verified_by:
