@@ -2,7 +2,7 @@
 parts, resumed, copied server-side), limits (rate, byte budget, buffers), sizes (what a provider takes) and
 results (what a run adds up to)."""
 
-from ..outcome import FileResult, Outcome
+from ..outcome import FileResult, Outcome  # moved: re-export until merge (their home is lsmigrate.outcome)
 from .limits import BufferPool, ByteBudget, RateLimit
 from .results import Stats, settled_without_transfer
 from .scheduling import Engine, abort_orphans
