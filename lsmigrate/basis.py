@@ -20,3 +20,9 @@ CLIENT_MD5 = "client-md5"  # only an uploader's own checksum matches: not a veri
 NONE = "none"  # the server holds nothing to compare with
 
 VERIFYING = frozenset({ETAG, MULTIPART_ETAG, SERVER_MD5, CONTENT_MD5, SERVER_COPY, DOWNLOAD, UNRECORDED})
+
+# What a file was found wanting by (never a verification): the listing (it is absent), its size, or the
+# object's own answer to a HEAD (gone since it was listed).
+LISTING = "listing"
+SIZE = "size"
+MISSING = "missing"

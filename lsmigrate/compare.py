@@ -30,7 +30,7 @@ def compare(local: LocalFile, remote: RemoteObject, store: Store, *, chunk_size:
     Put Blob's Content-MD5), else S3's multipart ETag arithmetic, else nothing (unchecked). A checksum that
     only an uploader wrote (md5chksum) can show a difference but never proves a match."""
     if remote.size != local.size:
-        return Comparison(False, "size")
+        return Comparison(False, basis.SIZE)
     if download:
         return _by_download(local, remote, store)
     listed = remote.md5 is not None or (store.multipart_etags and part_count(remote.etag))
@@ -38,7 +38,7 @@ def compare(local: LocalFile, remote: RemoteObject, store: Store, *, chunk_size:
     if not listed:
         head = store.head(local.rel)
         if head is None:
-            return Comparison(False, "missing")
+            return Comparison(False, basis.MISSING)
         remote = head
     mine = digest_file(local.path).md5.hex()
     if remote.md5 is not None and remote.md5 != mine and head is None:
@@ -46,7 +46,7 @@ def compare(local: LocalFile, remote: RemoteObject, store: Store, *, chunk_size:
         # the object's own answer says what its ETag is before it is called different.
         head = store.head(local.rel)
         if head is None:
-            return Comparison(False, "missing")
+            return Comparison(False, basis.MISSING)
         remote = head
     if remote.md5 is not None:
         return Comparison(remote.md5 == mine, store.md5_basis, mine)

@@ -17,10 +17,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from .endpoints import Target, open_store
-from .engine import Engine, FileResult, Outcome, Settings, Stats, settled_without_transfer
+from .engine import Engine, Settings, Stats, settled_without_transfer
 from .journal import Journal, Record
 from .origins import LocalOrigin, StoreOrigin
-from .plan import Action, Do
+from .outcome import FileResult, Outcome
+from .plan import Action
 from .report import Progress
 
 TOPIC = "lsmigrate-journal"
@@ -133,7 +134,8 @@ def run_batch(target: Target, source: Target | None, settings: Settings, actions
         raise RuntimeError(stats.fatal)
     results: list[tuple[FileResult, Record | None]] = []
     for action in actions:
-        result = outcomes.get(action.rel) or FileResult(action.rel, Outcome.FAILED, action.local.size, "no result")
+        result = outcomes.get(action.rel) or FileResult(action.rel, Outcome.FAILED, action.local.size, "no result",
+                                                        compared_by=action.compared_by)
         record = journal.get(action.rel)
         results.append((result, record if record is not None and record.verified else None))
     journal.close()
@@ -184,7 +186,7 @@ def run_on_cluster(scheduler: str | object, target: Target, journal: Journal, se
 def _count_inline(actions: Iterable[Action], stats: Stats) -> Iterator[Action]:
     """What needs no worker (skips, problems) is counted here; the rest goes out."""
     for action in actions:
-        if action.do is Do.EXTRA:
+        if action.do is Outcome.EXTRA:
             continue
         stats.planned += 1
         settled = settled_without_transfer(action)

@@ -14,11 +14,12 @@ from .engine import Settings
 from .jobs import destination_label
 from .journal import Journal, default_path, state_dir
 from .origins import StoreOrigin
-from .plan import Do, plan_sync
+from .outcome import Compared, FileResult, Outcome
+from .plan import plan_sync
 from .report import Progress
-from .sync import Filters, JsonLog, SyncOutcome, run_sync
+from .sync import Filters, JsonLog, SyncSummary, run_sync
 from .uploads.base import StoreError
-from .verify import DIFFERENT, ERROR, EXTRA, MISSING, OK, UNCHECKED, VerifyReport
+from .verify import VerifyReport
 
 
 @contextmanager
@@ -40,7 +41,7 @@ def _stores(current: Target, target: Target, settings: Settings) -> Iterator[tup
 
 
 def copy_objects(current: Target, target: Target, *, settings: Settings, state: str | None,
-                 progress: Progress) -> SyncOutcome:
+                 progress: Progress) -> SyncSummary:
     """`lsmigrate sync CURRENT TARGET`, with the same journal (a sync run by hand before is not repeated)."""
     with _stores(current, target, settings) as (source, dest):
         return run_sync(source.list(), StoreOrigin(source), dest, source_label=destination_label(current),
@@ -58,25 +59,33 @@ def verify_objects(current: Target, target: Target, *, settings: Settings, state
             Journal(path, source=source_label, destination=destination) as journal:
         try:
             for action in plan_sync(source.list(), dest.list(), journal.records()):
-                if action.do is Do.EXTRA:
-                    report.add(EXTRA, action.rel, "listing")
+                if action.do is Outcome.EXTRA:
+                    report.add(FileResult(action.rel, Outcome.EXTRA, 0, basis=basis.LISTING,
+                                          compared_by=action.compared_by))
                     continue
                 report.planned += 1
-                report.add(*_outcome(action, dest.md5_basis))
-                report.recalled += action.reason.startswith("verified earlier")
+                report.add(_found(action, dest.md5_basis))
+                report.recalled += action.do is Outcome.SKIP and action.compared_by is Compared.JOURNAL
         except StoreError as exc:
             report.fatal = str(exc)
     return report
 
 
-def _outcome(action, md5_basis: str) -> tuple[str, str, str, str]:
-    if action.do is Do.PROBLEM:
-        return ERROR, action.rel, "", action.reason
-    if action.do is Do.COPY:
-        return (MISSING if action.remote is None else DIFFERENT), action.rel, "listing", action.reason
-    if action.reason == "same md5":  # both servers computed it over the bytes they hold
-        return OK, action.rel, md5_basis, ""
+def _found(action, md5_basis: str) -> FileResult:
+    """What the two listings and the journal show of one object, without reading it."""
+    size = action.local.size if action.local is not None else 0
+
+    def result(outcome: Outcome, how: str, detail: str = "") -> FileResult:
+        return FileResult(action.rel, outcome, size, detail, basis=how, compared_by=action.compared_by)
+
+    if action.do is Outcome.PROBLEM:
+        return result(Outcome.ERROR, "", action.reason)
+    if action.do is Outcome.COPY:
+        return result(Outcome.MISSING if action.remote is None else Outcome.DIFFERENT, basis.LISTING, action.reason)
+    if action.do is Outcome.SKIP and action.compared_by is Compared.MD5:  # both servers computed it over their bytes
+        return result(Outcome.OK, md5_basis)
     recorded = action.record.basis if action.record and action.record.verified else None
-    if action.reason.startswith("verified earlier") and (recorded or basis.UNRECORDED) in basis.VERIFYING:
-        return OK, action.rel, recorded or basis.UNRECORDED, ""
-    return UNCHECKED, action.rel, basis.NONE, f"not verified: {action.reason}"
+    if action.do is Outcome.SKIP and action.compared_by is Compared.JOURNAL \
+            and (recorded or basis.UNRECORDED) in basis.VERIFYING:
+        return result(Outcome.OK, recorded or basis.UNRECORDED)
+    return result(Outcome.UNCHECKED, basis.NONE, f"not verified: {action.reason}")

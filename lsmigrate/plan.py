@@ -8,38 +8,58 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import Enum
 
 from .journal import Record
 from .labelstudio import category
+from .outcome import Compared, Outcome
 from .scan import LocalFile, Problem, RemoteObject, mtime_ns
+from .uploads.base import StoreError
 
-
-class Do(str, Enum):
-    COPY = "copy"  # missing or different at the destination
-    SKIP = "skip"  # verified identical (journal record matches both sides)
-    CHECK = "check"  # same size, no proof yet: compare checksums before deciding
-    EXTRA = "extra"  # at the destination only
-    PROBLEM = "problem"  # cannot be copied (see reason)
+Do = Outcome  # moved: re-export until merge (the plan's decisions are Outcome.COPY, SKIP, CHECK, EXTRA, PROBLEM)
 
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    do: Do
+    do: Outcome  # one of outcome.DECIDED
     rel: str
     reason: str
     local: LocalFile | RemoteObject | None = None  # the source side (a local file, or an object when syncing)
     remote: RemoteObject | None = None
     record: Record | None = None
     error: bool = False
+    compared_by: Compared | None = None  # by what the decision was taken (None: a problem, nothing compared)
+
+
+class ListingOrderError(StoreError):
+    """A listing out of key order, or holding one key twice: merged anyway, it would plan wrong actions."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, fatal=True)
+
+
+def _in_order(items: Iterable, side: str) -> Iterator:
+    """The items of one listing, each checked to come strictly after the one before (rclone's march does).
+
+    Problems are left out of the check: they carry a name as it can be printed (an undecodable name with
+    replacement characters), not a key of the listing."""
+    previous = None
+    for item in items:
+        if not isinstance(item, Problem):
+            rel = item.rel
+            if previous is not None and rel <= previous:
+                if rel == previous:
+                    raise ListingOrderError(f"the {side} listing holds {rel!r} twice")
+                raise ListingOrderError(f"the {side} listing is not in key order: {rel!r} came after {previous!r}")
+            previous = rel
+        yield item
 
 
 def _merge(local: Iterable[LocalFile | Problem], remote: Iterable[RemoteObject], records: Iterable[Record]):
     """Yield (rel, local-or-problem, remote, record) for every rel in any of the three sorted streams."""
     tagged = heapq.merge(
-        ((item.rel, 0, item) for item in local),
-        ((item.rel, 1, item) for item in remote),
-        ((item.rel, 2, item) for item in records),
+        ((item.rel, 0, item) for item in _in_order(local, "source")),
+        ((item.rel, 1, item) for item in _in_order(remote, "destination")),
+        ((item.rel, 2, item) for item in _in_order(records, "journal")),
     )
     current: list = [None, None, None, None]
     for rel, side, item in tagged:
@@ -56,14 +76,16 @@ def decide(
     local: LocalFile | Problem | None, remote: RemoteObject | None, record: Record | None, rel: str
 ) -> Action | None:
     if isinstance(local, Problem):
-        return Action(Do.PROBLEM, rel, local.reason, remote=remote, error=local.error)
+        return Action(Outcome.PROBLEM, rel, local.reason, remote=remote, error=local.error)
     if local is None:
-        return Action(Do.EXTRA, rel, "only at the destination", remote=remote) if remote else None
+        return Action(Outcome.EXTRA, rel, "only at the destination", remote=remote, compared_by=Compared.LISTING) \
+            if remote else None
     if remote is None:
         why = "resume interrupted upload" if record and record.upload_id else "missing at destination"
-        return Action(Do.COPY, rel, why, local=local, record=record)
+        return Action(Outcome.COPY, rel, why, local=local, record=record, compared_by=Compared.LISTING)
     if remote.size != local.size:
-        return Action(Do.COPY, rel, "size differs", local=local, remote=remote, record=record)
+        return Action(Outcome.COPY, rel, "size differs", local=local, remote=remote, record=record,
+                      compared_by=Compared.LISTING)
     if (
         record is not None
         and record.verified
@@ -71,20 +93,23 @@ def decide(
         and record.mtime_ns == local.mtime_ns
         and record.etag == remote.etag
     ):
-        return Action(Do.SKIP, rel, "verified earlier, unchanged", local=local, remote=remote, record=record)
-    return Action(Do.CHECK, rel, "same size, checksum to compare", local=local, remote=remote, record=record)
+        return Action(Outcome.SKIP, rel, "verified earlier, unchanged", local=local, remote=remote, record=record,
+                      compared_by=Compared.JOURNAL)
+    return Action(Outcome.CHECK, rel, "same size, checksum to compare", local=local, remote=remote, record=record,
+                  compared_by=Compared.CHECKSUM)
 
 
 def decide_unlisted(local: LocalFile | Problem | None, record: Record | None, rel: str) -> Action | None:
     """`--no-traverse`: the destination is not listed, so the journal alone vouches for what is there."""
     if isinstance(local, Problem):
-        return Action(Do.PROBLEM, rel, local.reason, error=local.error)
+        return Action(Outcome.PROBLEM, rel, local.reason, error=local.error)
     if local is None:
         return None
     if record is not None and record.verified and record.size == local.size and record.mtime_ns == local.mtime_ns:
-        return Action(Do.SKIP, rel, "verified earlier, unchanged (destination not listed)", local=local, record=record)
+        return Action(Outcome.SKIP, rel, "verified earlier, unchanged (destination not listed)", local=local,
+                      record=record, compared_by=Compared.JOURNAL)
     why = "resume interrupted upload" if record and record.upload_id else "not verified earlier (destination not listed)"
-    return Action(Do.COPY, rel, why, local=local, record=record)
+    return Action(Outcome.COPY, rel, why, local=local, record=record, compared_by=Compared.JOURNAL)
 
 
 def plan(
@@ -127,11 +152,11 @@ class Summary:
     _largest: list[tuple[int, str]] = field(default_factory=list)
 
     def add(self, action: Action) -> None:
-        if action.do is Do.PROBLEM:
+        if action.do is Outcome.PROBLEM:
             if len(self.problems) < 1000:
                 self.problems.append((action.rel, action.reason, action.error))
             return
-        if action.do is Do.EXTRA:
+        if action.do is Outcome.EXTRA:
             self.extra.add(action.remote.size if action.remote else 0)
             return
         size = action.local.size
@@ -141,9 +166,9 @@ class Summary:
             heapq.heappush(self._largest, (size, action.rel))
         elif size > self._largest[0][0]:
             heapq.heapreplace(self._largest, (size, action.rel))
-        if action.do is Do.SKIP:
+        if action.do is Outcome.SKIP:
             self.identical.add(size)
-        elif action.do is Do.CHECK:
+        elif action.do is Outcome.CHECK:
             self.to_check.add(size)
         else:
             self.to_copy.add(size)
@@ -177,24 +202,29 @@ def decide_sync(source: LocalFile | RemoteObject | Problem | None, dest: RemoteO
     if source is None or isinstance(source, Problem) or isinstance(source, LocalFile):
         return decide(source, dest, record, rel)
     if dest is None:
-        return Action(Do.COPY, rel, "missing at destination", local=source, record=record)
+        return Action(Outcome.COPY, rel, "missing at destination", local=source, record=record,
+                      compared_by=Compared.LISTING)
     if dest.size != source.size:
-        return Action(Do.COPY, rel, "size differs", local=source, remote=dest, record=record)
+        return Action(Outcome.COPY, rel, "size differs", local=source, remote=dest, record=record,
+                      compared_by=Compared.LISTING)
     # The journal first: it vouches for the destination object by the ETag it answered, which holds whatever
     # that ETag is (under SSE-KMS it is no MD5, and a listing cannot say so).
     if (record is not None and record.verified and record.size == source.size
             and record.mtime_ns == mtime_ns(source) and record.etag == dest.etag
             and (not source.md5 or record.md5 == source.md5)):
-        return Action(Do.SKIP, rel, "verified earlier, unchanged", local=source, remote=dest, record=record)
+        return Action(Outcome.SKIP, rel, "verified earlier, unchanged", local=source, remote=dest, record=record,
+                      compared_by=Compared.JOURNAL)
     if source.md5 and dest.md5:
         if source.md5 == dest.md5:
-            return Action(Do.SKIP, rel, "same md5", local=source, remote=dest, record=record)
-        return Action(Do.COPY, rel, "md5 differs", local=source, remote=dest, record=record)
+            return Action(Outcome.SKIP, rel, "same md5", local=source, remote=dest, record=record,
+                          compared_by=Compared.MD5)
+        return Action(Outcome.COPY, rel, "md5 differs", local=source, remote=dest, record=record,
+                      compared_by=Compared.MD5)
     if (dest.mtime or 0) >= (source.mtime or 0):
-        return Action(Do.SKIP, rel, "same size, destination not older (size+mtime; no md5 on both sides)",
-                      local=source, remote=dest, record=record)
-    return Action(Do.COPY, rel, "source newer (size+mtime; no md5 on both sides)", local=source, remote=dest,
-                  record=record)
+        return Action(Outcome.SKIP, rel, "same size, destination not older (size+mtime; no md5 on both sides)",
+                      local=source, remote=dest, record=record, compared_by=Compared.SIZE_MTIME)
+    return Action(Outcome.COPY, rel, "source newer (size+mtime; no md5 on both sides)", local=source, remote=dest,
+                  record=record, compared_by=Compared.SIZE_MTIME)
 
 
 def plan_sync(source: Iterable[LocalFile | RemoteObject | Problem], dest: Iterable[RemoteObject],

@@ -7,6 +7,8 @@ import threading
 
 from tqdm import tqdm
 
+from .outcome import Outcome
+
 
 def shown(text: str) -> str:
     """A name as it may be printed on a terminal: control characters escaped (a file name must never
@@ -119,7 +121,8 @@ def render_plan(doc: dict) -> str:
         lines.append(f"On a Dask cluster: {split['batches']:,} work items ({split['small_file_batches']:,} batches of "
                      f"up to {split['max_files_per_batch']} small files, {split['large_file_items']:,} large files alone)")
     for problem in doc["problems"][:20]:
-        lines.append(f"{'error' if problem['error'] else 'skipped'}: {shown(problem['path'])}: {shown(problem['reason'])}")
+        word = Outcome.ERROR if problem["error"] else Outcome.SKIPPED
+        lines.append(f"{word}: {shown(problem['path'])}: {shown(problem['reason'])}")
     if len(doc["problems"]) > 20:
         lines.append(f"... and {len(doc['problems']) - 20} more problems (see --json)")
     return "\n".join(lines)
@@ -204,10 +207,11 @@ def render_verify(doc: dict, *, problems: bool = True, summary: bool = True) -> 
     counts = doc["counts"]
     recalled = f"; {doc['recalled_from_journal']:,} of them verified earlier, unchanged since" \
         if doc.get("recalled_from_journal") else ""
-    lines.append(f"verified {counts.get('ok', 0):,} (by {by_basis(doc['bases'])}{recalled}); "
-                 f"missing {counts.get('missing', 0):,}, "
-                 f"different {counts.get('different', 0):,}, unchecked {counts.get('unchecked', 0):,}, "
-                 f"errors {counts.get('error', 0):,}; extra at destination {counts.get('extra', 0):,}")
+    n = {word: counts.get(word.value, 0) for word in Outcome}
+    lines.append(f"verified {n[Outcome.OK]:,} (by {by_basis(doc['bases'])}{recalled}); "
+                 f"missing {n[Outcome.MISSING]:,}, different {n[Outcome.DIFFERENT]:,}, "
+                 f"unchecked {n[Outcome.UNCHECKED]:,}, errors {n[Outcome.ERROR]:,}; "
+                 f"extra at destination {n[Outcome.EXTRA]:,}")
     if doc.get("unaccounted"):
         lines.append(f"not clean: {doc['unaccounted']:,} of {doc['planned']:,} planned files ended in no outcome")
     return "\n".join(lines)

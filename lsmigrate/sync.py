@@ -15,12 +15,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engine import Engine, FileResult, Settings
+from .engine import Engine, Settings
 from .jobs import destination_label
 from .journal import Journal, default_path
 from .lock import DestinationLock
 from .origins import LocalOrigin, StoreOrigin
-from .plan import Action, Do, plan_sync
+from .outcome import FileResult, Outcome
+from .plan import Action, plan_sync
 from .report import Progress
 from .uploads.base import StoreError
 
@@ -77,33 +78,37 @@ class DeletePlan:
 
 
 @dataclass
-class SyncOutcome:
+class SyncSummary:
+    """What a sync adds up to: the copy's stats, by what files were compared, and what was deleted."""
+
     stats: object
-    bases: Counter
+    compared_by: Counter  # files per word of outcome.Compared: by what the plan judged them
     deleted: int = 0
     delete_refused: str | None = None
     delete_failures: list[tuple[str, str]] = field(default_factory=list)
     took_over_lock: dict | None = None
 
+    @property
+    def bases(self) -> Counter:  # moved: re-export until merge (cli.py reads it; now `compared_by`)
+        return self.compared_by
 
-def _tap(actions: Iterable[Action], filters: Filters, deletes: DeletePlan | None, bases: Counter) -> Iterator[Action]:
+
+def _tap(actions: Iterable[Action], filters: Filters, deletes: DeletePlan | None, compared_by: Counter) -> Iterator[Action]:
     for action in actions:
         if not filters.wants(action.rel):
             continue
-        if action.do is Do.EXTRA:
+        if action.do is Outcome.EXTRA:
             if deletes is not None:
                 deletes.add(action.rel)
             continue
-        if action.do in (Do.SKIP, Do.COPY, Do.CHECK):
-            reason = action.reason
-            bases["size+mtime" if "size+mtime" in reason else "md5" if "md5" in reason else
-                  "journal" if "verified" in reason else "checksum" if action.do is Do.CHECK else "listing"] += 1
+        if action.do in (Outcome.SKIP, Outcome.COPY, Outcome.CHECK):
+            compared_by[action.compared_by.value] += 1
         yield action
 
 
 def run_sync(source_entries: Iterable, origin: LocalOrigin | StoreOrigin, dest_store, *, source_label: str,
              settings: Settings, state: str | None, state_dir: Path, delete: bool, max_delete: int | None,
-             filters: Filters, log: JsonLog, progress: Progress, executor=None) -> SyncOutcome:
+             filters: Filters, log: JsonLog, progress: Progress, executor=None) -> SyncSummary:
     """`executor(journal, actions, listener) -> Stats` runs the transfers elsewhere (Dask); default: here."""
     for store in (dest_store, getattr(origin, "store", None)):
         if store is not None and hasattr(store, "probe_encryption"):
@@ -114,42 +119,43 @@ def run_sync(source_entries: Iterable, origin: LocalOrigin | StoreOrigin, dest_s
         journal = Journal(Path(state) if state else default_path(source_label, destination),
                           source=source_label, destination=destination)
         try:
-            bases: Counter = Counter()
+            compared_by: Counter = Counter()
             deletes = DeletePlan(max_delete) if delete else None
-            actions = _tap(plan_sync(source_entries, dest_store.list(), journal.records()), filters, deletes, bases)
+            actions = _tap(plan_sync(source_entries, dest_store.list(), journal.records()), filters, deletes,
+                           compared_by)
             if executor is None:
                 stats = Engine(dest_store, journal, settings, progress, origin).run(actions, listener=log.result)
             else:
                 stats = executor(journal, actions, log.result)
-            outcome = SyncOutcome(stats, bases, took_over_lock=lock.took_over)
+            summary = SyncSummary(stats, compared_by, took_over_lock=lock.took_over)
             if deletes is not None:
-                _delete_extras(outcome, deletes, dest_store, journal, log)
-            return outcome
+                _delete_extras(summary, deletes, dest_store, journal, log)
+            return summary
         finally:
             journal.close()
     finally:
         lock.release()
 
 
-def _delete_extras(outcome: SyncOutcome, deletes: DeletePlan, dest_store, journal: Journal, log: JsonLog) -> None:
-    stats = outcome.stats
+def _delete_extras(summary: SyncSummary, deletes: DeletePlan, dest_store, journal: Journal, log: JsonLog) -> None:
+    stats = summary.stats
     if not deletes.count:
         return
     if not stats.ok:
-        outcome.delete_refused = (f"{deletes.count} object(s) only at the destination were not deleted: "
+        summary.delete_refused = (f"{deletes.count} object(s) only at the destination were not deleted: "
                                   "the copy phase had errors")
         return
     if deletes.limit is not None and deletes.count > deletes.limit:
-        outcome.delete_refused = (f"{deletes.count} object(s) only at the destination exceed --max-delete "
+        summary.delete_refused = (f"{deletes.count} object(s) only at the destination exceed --max-delete "
                                   f"{deletes.limit}: nothing was deleted (raise --max-delete if this is intended)")
         return
     for rel in deletes.rels:
         try:
             dest_store.delete(rel)
         except StoreError as exc:
-            outcome.delete_failures.append((rel, str(exc)))
-            log.event("failed", path=rel, reason=f"delete: {exc}")
+            summary.delete_failures.append((rel, str(exc)))
+            log.event(Outcome.FAILED.value, path=rel, reason=f"delete: {exc}")
             continue
         journal.forget(rel)
-        outcome.deleted += 1
-        log.event("deleted", path=rel)
+        summary.deleted += 1
+        log.event(Outcome.DELETED.value, path=rel)

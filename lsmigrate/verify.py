@@ -12,43 +12,41 @@ from dataclasses import dataclass, field
 from . import basis
 from .compare import compare, unchanged
 from .journal import Journal
-from .plan import Action, Do
+from .outcome import FOUND, FOUND_WANTING, FileResult, Outcome
+from .plan import Action
 from .uploads.base import StoreError
 
-OK = "ok"
-MISSING = "missing"
-DIFFERENT = "different"
-EXTRA = "extra"
-UNCHECKED = "unchecked"  # the server holds no checksum of its own to compare with (use --download)
-ERROR = "error"
-SKIPPED = "skipped"  # not a regular file (FIFO, socket, link to a directory): never copied
-FILE_STATUSES = (OK, MISSING, DIFFERENT, UNCHECKED, ERROR, SKIPPED)  # one of these per planned file
+# moved: re-export until merge (the words are outcome.Outcome's; FILE_STATUSES is outcome.FOUND)
+OK, MISSING, DIFFERENT, EXTRA = Outcome.OK, Outcome.MISSING, Outcome.DIFFERENT, Outcome.EXTRA
+UNCHECKED, ERROR, SKIPPED = Outcome.UNCHECKED, Outcome.ERROR, Outcome.SKIPPED
+FILE_STATUSES = FOUND
 
 
 @dataclass
 class VerifyReport:
-    counts: Counter = field(default_factory=Counter)
+    counts: Counter = field(default_factory=Counter)  # files per outcome word (outcome.FOUND, and EXTRA)
     bases: Counter = field(default_factory=Counter)  # verified files per basis (lsmigrate.basis)
     recalled: int = 0  # of the verified, how many on the journal's word (verified earlier, ETag unchanged)
-    planned: int = 0  # source files the plan held: each must end in exactly one status
-    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (status, rel, detail)
+    planned: int = 0  # source files the plan held: each must end in exactly one of outcome.FOUND
+    problems: list[tuple[str, str, str]] = field(default_factory=list)  # (outcome word, rel, detail)
     fatal: str | None = None
 
-    def add(self, status: str, rel: str, how: str, detail: str = "") -> None:
-        self.counts[status] += 1
-        if status == OK:
-            self.bases[how] += 1
+    def add(self, result: FileResult) -> None:
+        word = result.outcome.value
+        self.counts[word] += 1
+        if result.outcome is Outcome.OK:
+            self.bases[result.basis] += 1
         elif len(self.problems) < 10_000:
-            self.problems.append((status, rel, detail or how))
+            self.problems.append((word, result.rel, result.reason or result.basis))
 
     @property
     def unaccounted(self) -> int:
-        return self.planned - sum(self.counts[s] for s in FILE_STATUSES)
+        return self.planned - sum(self.counts[s] for s in FOUND)
 
     @property
     def clean(self) -> bool:
         return (self.fatal is None and self.unaccounted == 0
-                and not any(self.counts[s] for s in (MISSING, DIFFERENT, UNCHECKED, ERROR)))
+                and not any(self.counts[s] for s in FOUND_WANTING))
 
 
 def verify(actions: Iterable[Action], store, journal: Journal, *, download: bool = False, workers: int = 16,
@@ -60,31 +58,21 @@ def verify(actions: Iterable[Action], store, journal: Journal, *, download: bool
     gate = threading.BoundedSemaphore(workers * 2)
 
     def check(action: Action) -> None:
-        local, remote = action.local, action.remote
         try:
-            before = os.stat(local.path)
-            result = compare(local, remote, store, chunk_size=chunk_size, download=download)
-            if result.same and record and unchanged(before, os.stat(local.path)):
-                journal.mark_verified(local.rel, before.st_size, before.st_mtime_ns, result.md5, remote.etag,
-                                      result.basis)
-            status = {True: OK, False: DIFFERENT, None: UNCHECKED}[result.same]
-            if status == DIFFERENT and record and action.record is not None and action.record.verified:
-                journal.forget(local.rel)  # the journal must no longer vouch for it (copy --no-traverse trusts it)
-            detail = _UNCHECKED_DETAIL.get(result.basis, "") if status == UNCHECKED else ""
-            outcome = (status, local.rel, result.basis, detail)
+            result = _compared(action, store, journal, download=download, chunk_size=chunk_size, record=record)
         except StoreError as exc:
             with lock:
                 if exc.fatal:
                     report.fatal = str(exc)
-            outcome = (ERROR, local.rel, "", str(exc))
+            result = _error(action, str(exc))
         except OSError as exc:
-            outcome = (ERROR, local.rel, "", f"cannot read: {exc.strerror or exc}")
+            result = _error(action, f"cannot read: {exc.strerror or exc}")
         except Exception as exc:  # noqa: BLE001 - a check that broke is an error for that file, never a gap
-            outcome = (ERROR, local.rel, "", f"internal error: {exc.__class__.__name__}: {exc}")
+            result = _error(action, f"internal error: {exc.__class__.__name__}: {exc}")
         finally:
             gate.release()
         with lock:
-            report.add(*outcome)
+            report.add(result)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="lsmigrate-verify") as pool:
         try:
@@ -92,32 +80,54 @@ def verify(actions: Iterable[Action], store, journal: Journal, *, download: bool
                 if report.fatal:
                     break
                 settled = _settled(action, download)
-                if settled is not None and settled[0] in (MISSING, DIFFERENT) and record and action.record \
-                        and action.record.verified:
+                if settled is not None and settled.outcome in (Outcome.MISSING, Outcome.DIFFERENT) and record \
+                        and action.record and action.record.verified:
                     journal.forget(action.rel)  # found wanting: the next copy sends it, even with --no-traverse
                 if settled is None:
                     gate.acquire()
                     pool.submit(check, action)
                 with lock:
-                    report.planned += action.do is not Do.EXTRA
+                    report.planned += action.do is not Outcome.EXTRA
                     if settled is not None:
-                        report.add(*settled)
-                        report.recalled += action.do is Do.SKIP
+                        report.add(settled)
+                        report.recalled += action.do is Outcome.SKIP
         except StoreError as exc:
             report.fatal = str(exc)
     return report
 
 
-def _settled(action: Action, download: bool) -> tuple[str, str, str, str] | None:
-    """The outcome of a file the plan already decided (status, rel, basis, detail), or None to check it."""
-    if action.do is Do.EXTRA:
-        return EXTRA, action.rel, "listing", ""
-    if action.do is Do.PROBLEM:
-        return ERROR if action.error else SKIPPED, action.rel, "", action.reason
-    if action.do is Do.COPY:
-        return MISSING if action.remote is None else DIFFERENT, action.rel, "size" if action.remote else "listing", action.reason
-    if action.do is Do.SKIP and not download:
-        return OK, action.rel, (action.record and action.record.basis) or basis.UNRECORDED, ""
+def _compared(action: Action, store, journal: Journal, *, download: bool, chunk_size: int,
+              record: bool) -> FileResult:
+    """A file checked against its object now: the comparison journaled when it verifies the file."""
+    local, remote = action.local, action.remote
+    before = os.stat(local.path)
+    result = compare(local, remote, store, chunk_size=chunk_size, download=download)
+    if result.same and record and unchanged(before, os.stat(local.path)):
+        journal.mark_verified(local.rel, before.st_size, before.st_mtime_ns, result.md5, remote.etag, result.basis)
+    found = {True: Outcome.OK, False: Outcome.DIFFERENT, None: Outcome.UNCHECKED}[result.same]
+    if found is Outcome.DIFFERENT and record and action.record is not None and action.record.verified:
+        journal.forget(local.rel)  # the journal must no longer vouch for it (copy --no-traverse trusts it)
+    detail = _UNCHECKED_DETAIL.get(result.basis, "") if found is Outcome.UNCHECKED else ""
+    return FileResult(local.rel, found, local.size, detail, basis=result.basis, compared_by=action.compared_by)
+
+
+def _error(action: Action, detail: str) -> FileResult:
+    return FileResult(action.rel, Outcome.ERROR, action.local.size, detail, compared_by=action.compared_by)
+
+
+def _settled(action: Action, download: bool) -> FileResult | None:
+    """The outcome of a file the plan already decided, or None to check it."""
+    size = action.local.size if action.local is not None else 0
+    if action.do is Outcome.EXTRA:
+        return FileResult(action.rel, Outcome.EXTRA, 0, basis=basis.LISTING, compared_by=action.compared_by)
+    if action.do is Outcome.PROBLEM:
+        return FileResult(action.rel, Outcome.ERROR if action.error else Outcome.SKIPPED, size, action.reason)
+    if action.do is Outcome.COPY:
+        found, how = (Outcome.MISSING, basis.LISTING) if action.remote is None else (Outcome.DIFFERENT, basis.SIZE)
+        return FileResult(action.rel, found, size, action.reason, basis=how, compared_by=action.compared_by)
+    if action.do is Outcome.SKIP and not download:
+        recorded = (action.record and action.record.basis) or basis.UNRECORDED
+        return FileResult(action.rel, Outcome.OK, size, basis=recorded, compared_by=action.compared_by)
     return None
 
 

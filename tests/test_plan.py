@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from lsdata import make_data_dir
 from s3util import run
+
+from lsmigrate.plan import ListingOrderError, plan
+from lsmigrate.scan import LocalFile, RemoteObject
 
 MiB = 1024 * 1024
 
@@ -69,3 +73,19 @@ def test_legacy_export_is_copied_only_when_asked(s3_env, s3_bucket, tmp_path):
     expected = {f"f/legacy-export/{p.relative_to(data.root / 'export').as_posix()}"
                 for p in (data.root / "export").rglob("*") if p.is_file()}
     assert legacy == expected and legacy
+
+
+def _listed(*rels):
+    return [RemoteObject(rel, 1, f"etag-{rel}") for rel in rels]
+
+
+def test_the_merge_refuses_a_listing_out_of_key_order_naming_the_key():
+    with pytest.raises(ListingOrderError, match=r"destination listing is not in key order: 'a/c' came after 'b'"):
+        list(plan([], _listed("a/b", "b", "a/c")))
+
+
+def test_the_merge_refuses_a_listing_holding_a_key_twice_naming_it():
+    source = [LocalFile("a", 1, 0, "/a"), LocalFile("b", 1, 0, "/b"), LocalFile("b", 1, 0, "/b")]
+    with pytest.raises(ListingOrderError, match=r"source listing holds 'b' twice") as caught:
+        list(plan(source, _listed("a", "b")))
+    assert caught.value.fatal  # the run stops: nothing may be decided from such a listing

@@ -12,7 +12,8 @@ from lsmigrate.checksum import digest_file, multipart_etag, part_count
 from lsmigrate.engine import part_size_for
 from lsmigrate.journal import Journal, default_path
 from lsmigrate.labelstudio import NotADataDir, category, default_base_data_dir, find_data_dir, get_env
-from lsmigrate.plan import Do, plan
+from lsmigrate.outcome import Outcome
+from lsmigrate.plan import plan
 from lsmigrate.scan import LocalFile, Problem, RemoteObject, scan_local
 from lsmigrate.units import parse_size
 
@@ -140,8 +141,8 @@ def test_plan_diff(tmp_path):
         remote = [RemoteObject("extra", 5), RemoteObject("same", 1, "e1"), RemoteObject("size", 1, "x"),
                   RemoteObject("touched", 1, "e1"), RemoteObject("unknown", 1, "e9")]
         actions = {a.rel: a.do for a in plan(iter(local), iter(remote), journal.records())}
-    assert actions == {"missing": Do.COPY, "same": Do.SKIP, "size": Do.COPY, "touched": Do.CHECK,
-                       "unknown": Do.CHECK, "extra": Do.EXTRA}
+    assert actions == {"missing": Outcome.COPY, "same": Outcome.SKIP, "size": Outcome.COPY, "touched": Outcome.CHECK,
+                       "unknown": Outcome.CHECK, "extra": Outcome.EXTRA}
 
 
 def test_plan_without_listing_trusts_only_the_journal(tmp_path):
@@ -155,7 +156,7 @@ def test_plan_without_listing_trusts_only_the_journal(tmp_path):
         journal.mark_verified("size", 1, 1, "m", "e1")
         actions = {a.rel: (a.do, a.reason) for a in plan(iter(local), None, journal.records())}
     assert {rel: do for rel, (do, _) in actions.items()} == {
-        "half": Do.COPY, "new": Do.COPY, "same": Do.SKIP, "size": Do.COPY, "touched": Do.COPY, "weird": Do.PROBLEM}
+        "half": Outcome.COPY, "new": Outcome.COPY, "same": Outcome.SKIP, "size": Outcome.COPY, "touched": Outcome.COPY, "weird": Outcome.PROBLEM}
     assert actions["half"][1] == "resume interrupted upload"
     assert "not listed" in actions["same"][1]
 
