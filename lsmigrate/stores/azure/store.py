@@ -14,6 +14,7 @@ import heapq
 import re
 import secrets
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
@@ -26,12 +27,24 @@ from azure.core.exceptions import (
 from azure.storage.blob import ContentSettings, CorsRule
 from fsspec.asyn import sync
 
-from .. import basis
-from ..endpoints import Target
-from ..scan import RemoteObject
-from .base import Receipt, Store, StoreError, content_type
+from ... import basis
 
-MiB = 1024 * 1024
+if TYPE_CHECKING:
+    from ...target import Target
+from ...retry import throttled
+from ...scan import RemoteObject
+from ..base import Receipt, Store, StoreError, content_type
+from ..errors import (
+    AccessDenied,
+    BucketNotFound,
+    ChecksumMismatch,
+    CredentialsRejected,
+    NetworkError,
+    NotFound,
+    Throttled,
+)
+from .limits import LIMITS, MiB
+
 # Whole objects above this go as blocks: Put Blob takes up to 5000 MiB, but one failed request resends all of it.
 SINGLE_PUT_LIMIT = 64 * MiB
 CLIENT_MD5_MARK = "lsmigrate_client_md5"  # metadata on blobs whose Content-MD5 lsmigrate set at commit
@@ -52,6 +65,12 @@ def _code(exc: Exception) -> str:
     if not code and response is not None:
         code = response.headers.get("x-ms-error-code")
     return str(code or "")
+
+
+def _azurite_md5_refused(status: int | None, code: str, message: str) -> bool:
+    """Azurite answers a wrong Content-MD5 with 400 InvalidOperation "Provided contentMD5 doesn't match."
+    (Azure itself says Md5Mismatch): its one error told by the message, on a 400 only."""
+    return status == 400 and "md5" in message.lower()
 
 
 def _first_line(text: str | None) -> str:
@@ -111,8 +130,8 @@ def in_code_point_order(items: Iterable[RemoteObject]) -> Iterator[RemoteObject]
 
 
 class AzureStore(Store):
-    min_part_size = 1 * MiB
-    max_parts = 50_000
+    min_part_size = LIMITS.min_part
+    max_parts = LIMITS.max_parts
     trust_listed_parts = False  # the block list has no checksums and the commit checks no whole-blob MD5
 
     def __init__(self, target: Target, fs, *, retries: int = 3) -> None:
@@ -128,7 +147,7 @@ class AzureStore(Store):
         --retries said, no Retry-After) took over a minute to report an unreachable endpoint."""
         from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
-        from ..retry import RetryPolicy, retry_after_in
+        from ...retry import RetryPolicy, retry_after_in
 
         policy = RetryPolicy.from_retries(retries)
 
@@ -171,7 +190,7 @@ class AzureStore(Store):
         except HttpResponseError as exc:  # includes ClientAuthenticationError and ResourceNotFoundError
             raise self._translate(exc, action, rel) from None
         except ServiceRequestError:
-            raise StoreError(f"cannot reach the Azure endpoint ({self._endpoint()}) for {action}; "
+            raise NetworkError(f"cannot reach the Azure endpoint ({self._endpoint()}) for {action}; "
                              "check the account name, endpoint and the network") from None
         except ServiceResponseError:
             raise StoreError(f"{action} {self._where(rel)} failed: the connection to the Azure endpoint "
@@ -185,37 +204,40 @@ class AzureStore(Store):
     def _translate(self, exc: HttpResponseError, action: str, rel: str | None) -> StoreError:
         if exc.response is None and isinstance(exc, ClientAuthenticationError):
             # A signing failure before any request was sent (the account key is not valid base64).
-            return StoreError(f"the Azure credentials were rejected (the account key cannot sign requests) for "
-                              f"container {self.bucket}: check STORAGE_AZURE_ACCOUNT_KEY", fatal=True)
+            return CredentialsRejected(f"the Azure credentials were rejected (the account key cannot sign requests) "
+                                       f"for container {self.bucket}: check STORAGE_AZURE_ACCOUNT_KEY")
         code = _code(exc)
         status = exc.status_code
         message = self._scrub(_first_line(exc.reason if not exc.message else exc.message))
         if code == "ContainerNotFound" or (status == 404 and rel is None and code != "BlobNotFound"):
-            return StoreError(f"container {self.bucket} does not exist (create it, or fix the container name)",
-                              fatal=True)
+            return BucketNotFound(f"container {self.bucket} does not exist (create it, or fix the container name)")
         if action in _ACCOUNT_ACTIONS and (code == "AuthorizationFailure" or code in _DENIED_CODES or status == 403):
             # Credentials that work on the container (a container SAS, a data role) get this on account settings.
-            return StoreError(f"access denied: {action} on the storage account ({code or status}); CORS rules "
-                              "are account settings that need the account key or an account-level role", fatal=True)
+            return AccessDenied(f"access denied: {action} on the storage account ({code or status}); CORS rules "
+                                "are account settings that need the account key or an account-level role",
+                                lacking="account", code=code)
         if code in _AUTH_CODES or (isinstance(exc, ClientAuthenticationError) and code not in _DENIED_CODES):
             hint = ("check the account name and key (STORAGE_AZURE_ACCOUNT_NAME / STORAGE_AZURE_ACCOUNT_KEY, or the "
                     "connection string / SAS token)")
             if code == "AuthorizationFailure":
                 hint += ", and the storage account's firewall and shared-key access settings"
-            return StoreError(f"the Azure credentials were rejected ({code or status}) for container "
-                              f"{self.bucket}: {hint}", fatal=True)
+            return CredentialsRejected(f"the Azure credentials were rejected ({code or status}) for container "
+                                       f"{self.bucket}: {hint}", code=code)
         if code in _DENIED_CODES or status == 403:
-            return StoreError(f"access denied: {action} on {self._where(rel)} ({code or status}); "
-                              "the credentials need that permission (see `lsmigrate doctor`)", fatal=True)
-        if code in _DIGEST_CODES or (status == 400 and "md5" in message.lower()):
-            # Azurite answers a wrong Content-MD5 with 400 InvalidOperation "Provided contentMD5 doesn't match."
-            return StoreError(f"{action} {self._where(rel)}: the server received other bytes than were sent "
-                              f"({code or status}: {message})", digest=True)
+            return AccessDenied(f"access denied: {action} on {self._where(rel)} ({code or status}); "
+                                "the credentials need that permission (see `lsmigrate doctor`)", code=code)
+        if code in _DIGEST_CODES or _azurite_md5_refused(status, code, message):
+            return ChecksumMismatch(f"{action} {self._where(rel)}: the server received other bytes than were sent "
+                                    f"({code or status}: {message})", code=code)
         if code == "InvalidBlobOrBlock":
             return StoreError(f"{action} {self._where(rel)} failed: {code}: {message} (uncommitted blocks left by "
                               "another tool with other block id lengths block new ones until Azure drops them, "
                               "after a week, or until the blob is written whole)")
-        return StoreError(f"{action} {self._where(rel)} failed: {code or status}: {message}")
+        text = f"{action} {self._where(rel)} failed: {code or status}: {message}"
+        if status == 404:
+            return NotFound(text, code=code)
+        kind = Throttled if throttled(status, code) else StoreError
+        return kind(text, code=code)
 
     @staticmethod
     def _content_settings(rel: str, md5: bytes | None) -> ContentSettings:
@@ -231,8 +253,8 @@ class AzureStore(Store):
 
         try:
             self._run("GetContainerProperties", None, properties)
-        except StoreError as exc:
-            if not exc.fatal or "access denied" not in str(exc):
+        except AccessDenied as exc:
+            if isinstance(exc, CredentialsRejected):
                 raise
             # A container-scoped SAS or a data-plane role may not read container properties: a one-blob listing
             # says whether the container is usable for what lsmigrate needs.
@@ -277,10 +299,8 @@ class AzureStore(Store):
 
         try:
             props = self._run("GetBlobProperties", rel, properties)
-        except StoreError as exc:
-            if "BlobNotFound" in str(exc) or ": 404:" in str(exc):
-                return None
-            raise
+        except NotFound:
+            return None
         md5 = props.content_settings.content_md5 if props.content_settings else None
         return _remote(rel, props.size, props.etag, md5, props.last_modified, props.metadata)
 
@@ -324,8 +344,8 @@ class AzureStore(Store):
 
         try:
             committed, uncommitted = self._run("GetBlockList", rel, blocks)
-        except StoreError as exc:
-            if "BlobNotFound" in str(exc):
+        except NotFound as exc:
+            if exc.code == "BlobNotFound":
                 return {}  # nothing staged (or Azure dropped the uncommitted blocks): every part goes again
             raise
         parts: dict[int, str | None] = {}
@@ -395,8 +415,8 @@ class AzureStore(Store):
 
         try:
             self._run("DeleteBlob", rel, remove)
-        except StoreError as exc:
-            if "BlobNotFound" not in str(exc):
+        except NotFound as exc:
+            if exc.code != "BlobNotFound":
                 raise
 
     def close(self) -> None:
@@ -433,7 +453,7 @@ class AzureStore(Store):
         self._run("SetBlobServiceProperties", None, apply)
 
     def doctor_checks(self) -> list:
-        from ..doctor import PASS, WARN, Check
+        from ...checks import PASS, WARN, Check
 
         name = "storage account type"
 
