@@ -17,9 +17,6 @@ from fsspec.asyn import sync
 
 from ... import basis
 from ...checksum import b64_to_hex, md5_b64
-
-if TYPE_CHECKING:
-    from ...target import Target
 from ...retry import RetryPolicy, is_retryable, retry_after_in, retryable_status, throttled
 from ...scan import RemoteObject
 from ..base import Receipt, Store, StoreError, content_type
@@ -34,6 +31,9 @@ from ..errors import (
     Throttled,
 )
 from .limits import GRANULE, LIMITS
+
+if TYPE_CHECKING:
+    from ...target import Target
 
 CHUNK_ATTEMPTS = 6  # sends of one chunk while the server persists only part of it
 STALLS = 2  # answers that show nothing new persisted before a chunk fails

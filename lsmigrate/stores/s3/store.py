@@ -7,43 +7,25 @@ import queue
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NoReturn
 
-import aiohttp
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
 from fsspec.asyn import sync
 
 from ... import basis
 from ...checksum import b64_to_hex, md5_b64, multipart_etag
-
-if TYPE_CHECKING:
-    from ...target import Target
-from ...retry import RetryPolicy, throttled
+from ...retry import RetryPolicy
 from ...scan import RemoteObject
 from ..base import Receipt, Store, StoreError, content_type
-from ..errors import (
-    AccessDenied,
-    BucketNotFound,
-    ChecksumMismatch,
-    CredentialsRejected,
-    Gone,
-    NetworkError,
-    NotFound,
-    Throttled,
-)
+from ..errors import AccessDenied, CredentialsRejected, NotFound
+from .failures import failure_of
 from .lean_list import LeanList
 from .lean_list import Unsupported as ListUnsupported
 from .lean_put import LeanPut, Unsupported
 from .limits import LIMITS
 from .part_body import PartBody
 
+if TYPE_CHECKING:
+    from ...target import Target
+
 MD5_METADATA = "md5chksum"  # rclone's key: base64 of the whole-object MD5
-_AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
-               "TokenRefreshRequired", "AuthorizationHeaderMalformed", "InvalidClientTokenId"}
 _KMS = {"aws:kms", "aws:kms:dsse"}
 # Keys of STORAGE_AWS_OBJECT_PARAMETERS that PutObject and CreateMultipartUpload both take.
 _OBJECT_PARAMETERS = {"ACL", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage",
@@ -134,49 +116,10 @@ class S3Store(Store):
 
     def _reraise(self, exc: Exception, action: str, rel: str | None) -> NoReturn:
         """Raise `exc` as the StoreError it means for the user, or as it is if it is no store failure."""
-        failure = self._failure(exc, action, rel)
+        failure = failure_of(exc, action, rel, where=self._where(rel), bucket=self.bucket)
         if failure is None:
             raise exc
         raise failure from None
-
-    def _failure(self, exc: Exception, action: str, rel: str | None) -> StoreError | None:
-        """What a library error means for the user, as a StoreError (None: not a store failure)."""
-        if isinstance(exc, ClientError):
-            return self._translate(exc, action, rel)
-        if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-            return CredentialsRejected("no AWS credentials found: set STORAGE_AWS_ACCESS_KEY_ID/STORAGE_AWS_SECRET_ACCESS_KEY "
-                              "(or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or an IAM role)")
-        if isinstance(exc, EndpointConnectionError):
-            return NetworkError(f"cannot reach the S3 endpoint ({exc.kwargs.get('endpoint_url', 'unknown')}) "
-                              f"for {action}; check --endpoint-url and the network")
-        if isinstance(exc, BotoCoreError):
-            return StoreError(f"{action} {self._where(rel)} failed: {exc}")
-        if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
-            return StoreError(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {exc}")
-        return None
-
-    def _translate(self, exc: ClientError, action: str, rel: str | None) -> StoreError:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code == "NoSuchBucket" or (code in ("404", "NotFound") and rel is None):
-            return BucketNotFound(f"bucket {self.bucket} does not exist (create it, or fix the bucket name)")
-        if code in _AUTH_CODES:
-            return CredentialsRejected(f"the S3 credentials were rejected ({code}) for bucket {self.bucket}: "
-                                       "check the access key and secret")
-        if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled") or status == 403:
-            return AccessDenied(f"access denied: {action} on {self._where(rel)}; "
-                                "the credentials need that permission (see `lsmigrate doctor`)")
-        if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
-            return ChecksumMismatch(f"{action} {self._where(rel)}: the server received other bytes than were sent "
-                                    f"({code})")
-        if code in ("NoSuchUpload",):
-            return Gone(f"upload session for {self._where(rel)} no longer exists")
-        message = f"{action} {self._where(rel)} failed: {code}: {error.get('Message') or code or str(status)}"
-        if status == 404 or code in ("404", "NotFound", "NoSuchKey"):
-            return NotFound(message, code=code)
-        kind = Throttled if throttled(status, code) else StoreError
-        return kind(message, code=code)
 
     def _write_args(self, rel: str, md5: bytes) -> dict:
         kind, encoding = content_type(rel)
