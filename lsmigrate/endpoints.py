@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from .labelstudio import get_env
 from .stores import PROVIDERS, by_scheme, record_for
-from .target import Target, TargetError
+from .target import Target, TargetError  # TargetError: moved: re-export until merge (Target is used here too)
 
 __all__ = ["Target", "TargetError", "check_bucket", "check_endpoint", "from_helm_persistence", "from_settings",
            "is_remote", "open_store", "parse_url", "public", "with_overrides"]

@@ -289,10 +289,6 @@ def with_credentials(target: Target, settings: Mapping[str, str]) -> Target:
     return replace(configured, bucket=target.bucket, folder=target.folder)
 
 
-PUBLIC_ENDPOINT = {name: record.public_endpoint for name, record in PROVIDERS.items()
-                   if record.public_endpoint}  # moved: re-export until merge (doctor reads the record)
-
-
 def endpoint_of(target: Target, environ: Mapping[str, str] | None = None) -> str | None:
     """The endpoint this target's requests really go to, as the stores pick it (flags, the deployment's
     settings, then each provider's own variables); None for the provider's public default."""
