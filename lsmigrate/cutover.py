@@ -6,7 +6,6 @@ module decides which keys change, and what the operator does next.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from . import deployment, envfile_rules, redact
 from .endpoints import Target, TargetError
 from .labelstudio import ENV_PREFIXES, get_env
+from .stores import record_for
 
 FILE_OPTION = {"env": "env-file", "compose": "compose", "values": "values"}
 NGINX_VARIABLES = {"USE_NGINX_FOR_UPLOADS": "false", "USE_NGINX_FOR_EXPORT_DOWNLOADS": "false"}
@@ -45,24 +45,9 @@ def storage_variables(target: Target, settings: Mapping[str, str]) -> dict[str, 
     Credentials are written only when the operator passed them in Label Studio's own variables; a
     deployment that relies on an IAM role or workload identity keeps doing so.
     """
-    values: dict[str, str | None] = {"STORAGE_TYPE": target.provider}
-    if target.provider == "s3":
-        values.update({
-            "STORAGE_AWS_BUCKET_NAME": target.bucket, "STORAGE_AWS_FOLDER": target.folder,
-            "STORAGE_AWS_REGION_NAME": target.region, "STORAGE_AWS_ENDPOINT_URL": target.endpoint_url,
-        })
-        if target.object_parameters:
-            values["STORAGE_AWS_OBJECT_PARAMETERS"] = json.dumps(dict(target.object_parameters))
-        secrets = ("STORAGE_AWS_ACCESS_KEY_ID", "STORAGE_AWS_SECRET_ACCESS_KEY")
-    elif target.provider == "gcs":
-        values.update({"STORAGE_GCS_BUCKET_NAME": target.bucket, "STORAGE_GCS_FOLDER": target.folder,
-                       "STORAGE_GCS_PROJECT_ID": target.project, "STORAGE_GCS_ENDPOINT": target.endpoint_url})
-        secrets = ()
-    else:
-        values.update({"STORAGE_AZURE_CONTAINER_NAME": target.bucket, "STORAGE_AZURE_FOLDER": target.folder,
-                       "STORAGE_AZURE_ACCOUNT_NAME": target.account_name})
-        secrets = ("STORAGE_AZURE_ACCOUNT_KEY",)
-    for name in secrets:
+    record = record_for(target.provider)
+    values: dict[str, str | None] = {"STORAGE_TYPE": target.provider, **record.write_settings(target)}
+    for name in record.written_secrets:
         if settings.get(name):
             values[name] = settings[name]
     return {name: value for name, value in values.items() if value not in (None, "") or name.endswith("_FOLDER")}
@@ -85,20 +70,7 @@ def helm_changes(target: Target) -> dict[str, object | None]:
     """`global.persistence.*` for the chart; secrets by reference stay by reference, none are added inline."""
     base = f"global.persistence.config.{target.provider}"
     changes: dict[str, object | None] = {"global.persistence.enabled": True, "global.persistence.type": target.provider}
-    if target.provider == "s3":
-        if not target.region:
-            raise TargetError("the Helm chart requires a region for S3: pass --region")
-        changes.update({f"{base}.bucket": target.bucket, f"{base}.region": target.region,
-                        f"{base}.folder": target.folder})
-        if target.endpoint_url:
-            changes[f"{base}.endpointUrl"] = target.endpoint_url
-    elif target.provider == "gcs":
-        if not target.project:
-            raise TargetError("the Helm chart requires a project for GCS: set STORAGE_GCS_PROJECT_ID")
-        changes.update({f"{base}.bucket": target.bucket, f"{base}.projectID": target.project,
-                        f"{base}.folder": target.folder})
-    else:
-        changes.update({f"{base}.containerName": target.bucket, f"{base}.folder": target.folder})
+    changes.update({f"{base}.{key}": value for key, value in record_for(target.provider).write_helm(target).items()})
     return changes
 
 

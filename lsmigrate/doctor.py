@@ -10,39 +10,22 @@ import hashlib
 import json
 import socket
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from urllib.parse import urlsplit
 
-from .endpoints import Target, open_store
-from .jobs import PUBLIC_ENDPOINT, describe, endpoint_of
+from .checks import FAIL, PASS, WARN, Check
+from .endpoints import open_store
+from .jobs import describe, endpoint_of
 from .retry import CONNECT_TIMEOUT
-from .uploads.base import Store, StoreError
+from .stores import record_for
+from .stores.base import Store
+from .stores.errors import AccessDenied, BucketNotFound, CredentialsRejected, NetworkError, StoreError
+from .target import Target
 
-PASS, FAIL, WARN = "pass", "fail", "warn"
+__all__ = ["FAIL", "PASS", "WARN", "Check", "cors_rule_text", "preflight", "render", "run_checks", "warning_lines"]
+
 CORS = "CORS for browser uploads"
 ENDPOINT = "endpoint"
-
-# Label Studio's persistent storage guide, per provider: the CORS rule direct uploads need.
-S3_CORS_RULE = {
-    "AllowedHeaders": ["*"],
-    "AllowedMethods": ["GET", "PUT", "POST", "DELETE", "HEAD"],
-    "AllowedOrigins": ["*"],
-    "ExposeHeaders": ["x-amz-server-side-encryption", "x-amz-request-id", "x-amz-id-2"],
-    "MaxAgeSeconds": 3600,
-}
-GCS_CORS_RULE = {"origin": ["*"], "method": ["GET", "PUT", "POST", "DELETE", "HEAD"],
-                 "responseHeader": ["Content-Type", "Access-Control-Allow-Origin"], "maxAgeSeconds": 3600}
-AZURE_CORS_RULE = {"allowed_origins": "*", "allowed_methods": "GET,PUT,POST,DELETE,HEAD",
-                   "allowed_headers": "x-ms-blob-content-type", "exposed_headers": "x-ms-*", "max_age_in_seconds": 3600}
-CORS_RULES = {"s3": S3_CORS_RULE, "gcs": GCS_CORS_RULE, "azure": AZURE_CORS_RULE}
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str  # pass | fail | warn
-    detail: str = ""
-    fix: str = ""
 
 
 def preflight(target: Target, *, retries: int, apply_cors: bool = False) -> dict:
@@ -55,25 +38,13 @@ def preflight(target: Target, *, retries: int, apply_cors: bool = False) -> dict
     reached = checks[0].name != ENDPOINT  # no permission can fix an endpoint that does not answer
     return {"destination": describe(target), "checks": [asdict(check) for check in checks],
             "ok": all(check.status != FAIL for check in checks),
-            "policy": s3_policy(target) if target.provider == "s3" and reached else None}
+            "policy": _policy(target) if reached else None}
 
 
-def s3_policy(target: Target) -> dict:
-    """Least privilege for lsmigrate and Label Studio on this bucket and folder."""
-    prefix = f"{target.folder}/*" if target.folder else "*"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
-             "Resource": f"arn:aws:s3:::{target.bucket}",
-             **({"Condition": {"StringLike": {"s3:prefix": [f"{target.folder}/*", target.folder]}}}
-                if target.folder else {})},
-            {"Effect": "Allow",
-             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
-                        "s3:ListMultipartUploadParts"],
-             "Resource": f"arn:aws:s3:::{target.bucket}/{prefix}"},
-        ],
-    }
+def _policy(target: Target) -> dict | None:
+    """Least privilege for lsmigrate and Label Studio on this bucket and folder, where the provider has one."""
+    write = record_for(target.provider).policy
+    return write(target) if write else None
 
 
 def run_checks(store: Store, target: Target, *, apply_cors: bool = False) -> list[Check]:
@@ -93,36 +64,25 @@ def run_checks(store: Store, target: Target, *, apply_cors: bool = False) -> lis
     return checks
 
 
-_CREDENTIAL_VARIABLES = {
-    "s3": "the access key and secret (STORAGE_AWS_ACCESS_KEY_ID / STORAGE_AWS_SECRET_ACCESS_KEY)",
-    "gcs": "the service account key file (GOOGLE_APPLICATION_CREDENTIALS)",
-    "azure": "the account name and key (STORAGE_AZURE_ACCOUNT_NAME / STORAGE_AZURE_ACCOUNT_KEY)",
-}
-_ENDPOINT_SETTINGS = {
-    "s3": "--endpoint-url (else AWS_ENDPOINT_URL, STORAGE_AWS_ENDPOINT_URL)",
-    "gcs": "--endpoint-url (else STORAGE_EMULATOR_HOST, STORAGE_GCS_ENDPOINT)",
-    "azure": "--endpoint-url, the account name or the connection string",
-}
-
-
 def _refused(exc: StoreError, target: Target) -> Check:
     """The check that failed first, named for what is wrong, with the fix for that (never a permission
     for an endpoint that does not answer)."""
     message = str(exc)
-    kind = "container" if target.provider == "azure" else "bucket"
-    if message.startswith("cannot reach"):  # every store's words for a connection that never answered
-        endpoint = endpoint_of(target) or PUBLIC_ENDPOINT.get(target.provider)
+    record = record_for(target.provider)
+    kind = record.bucket_word
+    if isinstance(exc, NetworkError):
+        endpoint = endpoint_of(target) or record.public_endpoint
         why = _unreachable(endpoint) if endpoint else message
         why = why or f"connections open, but requests fail ({message})"
         return Check(ENDPOINT, FAIL, f"cannot reach {endpoint or 'the endpoint'}: {why}",
-                     f"check {_ENDPOINT_SETTINGS[target.provider]}, and DNS, proxies and firewalls on the way")
-    if "does not exist" in message:
+                     f"check {record.endpoint_hint}, and DNS, proxies and firewalls on the way")
+    if isinstance(exc, BucketNotFound):
         return Check("bucket exists", FAIL, message, f"create the {kind} {target.bucket} (or fix its name in the settings)")
-    if "credentials" in message:
-        return Check("credentials", FAIL, message, f"check {_CREDENTIAL_VARIABLES[target.provider]}")
-    if "access denied" in message:
+    if isinstance(exc, CredentialsRejected) or (isinstance(exc, AccessDenied) and exc.lacking == "credentials"):
+        return Check("credentials", FAIL, message, f"check {record.credential_hint}")
+    if isinstance(exc, AccessDenied):
         return Check("permissions", FAIL, message, "grant the permissions in the policy below"
-                     if target.provider == "s3" else "grant the missing permission")
+                     if record.policy else "grant the missing permission")
     return Check(f"{kind} reachable", FAIL, message)
 
 
@@ -173,15 +133,10 @@ def _read_back(store: Store, rel: str, payload: bytes) -> None:
             raise AssertionError("the probe object read back differs")
 
 
-def cors_rule_text(provider: str) -> str:
+def cors_rule_text(provider_name: str) -> str:
     """The rule as Label Studio's guide prints it for this provider (S3 and GCS JSON, Azure XML)."""
-    rule = CORS_RULES[provider]
-    if provider != "azure":
-        return json.dumps([rule])
-    fields = [("AllowedOrigins", "allowed_origins"), ("AllowedMethods", "allowed_methods"),
-              ("AllowedHeaders", "allowed_headers"), ("ExposedHeaders", "exposed_headers"),
-              ("MaxAgeInSeconds", "max_age_in_seconds")]
-    return "<Cors><CorsRule>" + "".join(f"<{tag}>{rule[key]}</{tag}>" for tag, key in fields) + "</CorsRule></Cors>"
+    record = record_for(provider_name)
+    return record.cors_text(record.cors_rule)
 
 
 def _cors(store: Store, target: Target, apply_cors: bool) -> Check:
@@ -191,7 +146,9 @@ def _cors(store: Store, target: Target, apply_cors: bool) -> Check:
     getter = getattr(store, "cors_rules", None)
     if getter is None:
         return Check(CORS, WARN, "not checked for this provider")
-    where = "the storage account (all its containers)" if target.provider == "azure" else f"bucket {target.bucket}"
+    record = record_for(target.provider)
+    where = (f"the storage account (all its {record.bucket_word}s)" if record.cors_on_account
+             else f"{record.bucket_word} {target.bucket}")
     set_it = f"set the rule from Label Studio's guide on {where}: {cors_rule_text(target.provider)}"
     try:
         rules = getter()
@@ -201,7 +158,7 @@ def _cors(store: Store, target: Target, apply_cors: bool) -> Check:
         return Check(CORS, PASS, f"{len(rules)} rule(s)")
     if apply_cors:
         try:
-            store.apply_cors(CORS_RULES[target.provider])
+            store.apply_cors(dict(record.cors_rule))
             return Check(CORS, PASS, "applied the rule from Label Studio's guide")
         except StoreError as exc:
             return Check(CORS, WARN, f"no CORS rule, and it could not be applied: {exc}", set_it)

@@ -17,7 +17,8 @@ from .journal import Journal, default_path
 from .labelstudio import ENV_PREFIXES, DataDir, NotADataDir, find_data_dir, get_env, is_data_dir
 from .plan import Action, plan
 from .scan import LocalFile, Problem, scan_local
-from .uploads.base import Store
+from .stores import PROVIDERS, record_for
+from .stores.base import Store
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,7 @@ def live_target(*, env_file: str | None = None, compose: str | None = None, comp
 
 def _server(target: Target) -> tuple[str, str]:
     """What names the server Label Studio would reach. Its Azure settings hold no endpoint, only the account."""
-    if target.provider == "azure":
+    if not record_for(target.provider).settings_hold_endpoint:
         return "account", target.account_name or ""
     return "endpoint", (endpoints.public(target.endpoint_url) or "").rstrip("/")
 
@@ -254,17 +255,18 @@ def resolve_target(*, url: str | None = None, env_file: str | None = None, compo
             target = with_credentials(given, deployment_settings(env_file=env_file, compose=compose,
                                                                  compose_service=compose_service))
     elif named is None:
-        hint = {"s3": "s3://bucket/folder", "gcs": "gs://bucket/folder", "azure": "az://container/folder"}
-        raise TargetError(f"no destination given: pass {hint.get(provider or 's3')} (--to, or DST of copy/verify), "
+        hint = PROVIDERS.get(provider or "s3", PROVIDERS["s3"]).url_example
+        raise TargetError(f"no destination given: pass {hint} (--to, or DST of copy/verify), "
                           "or --env-file/--compose/--values with Label Studio's settings for the bucket "
                           "(STORAGE_TYPE may stay unset)")
     else:
         target = named
     target = endpoints.with_overrides(target, endpoint_url=endpoint_url, region=region)
-    if target.provider == "s3" and not target.endpoint_url:
-        # botocore would take the shell's endpoint variable: name it in the target, so that the switch writes it
+    if not target.endpoint_url:
+        # The SDK would take the shell's endpoint variable: name it in the target, so that the switch writes it
         # into the file (the container never sees this shell) and a live file pointing elsewhere is refused.
-        shell = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        shell = next((os.environ[name] for name in record_for(target.provider).shell_endpoint_variables
+                      if os.environ.get(name)), None)
         if shell:
             target = replace(target, endpoint_url=shell)
     if provider and target.provider != provider:
@@ -283,49 +285,15 @@ def with_credentials(target: Target, settings: Mapping[str, str]) -> Target:
     (else the provider's own chain)."""
     # The LABEL_STUDIO_ forms win in Label Studio's lookup, so the URL's provider and bucket are set in them.
     configured = endpoints.from_settings({**settings, "LABEL_STUDIO_STORAGE_TYPE": target.provider,
-                                          "LABEL_STUDIO_" + endpoints.BUCKET_VARIABLE[target.provider]: target.bucket})
+                                          "LABEL_STUDIO_" + record_for(target.provider).bucket_variable: target.bucket})
     return replace(configured, bucket=target.bucket, folder=target.folder)
-
-
-PUBLIC_ENDPOINT = {"s3": "https://s3.amazonaws.com", "gcs": "https://storage.googleapis.com"}
 
 
 def endpoint_of(target: Target, environ: Mapping[str, str] | None = None) -> str | None:
     """The endpoint this target's requests really go to, as the stores pick it (flags, the deployment's
     settings, then each provider's own variables); None for the provider's public default."""
-    env = os.environ if environ is None else environ
-    if target.provider == "s3":
-        # endpoints._s3_filesystem passes AWS_ENDPOINT_URL explicitly; botocore reads AWS_ENDPOINT_URL_S3 itself.
-        url = target.endpoint_url or env.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3")
-    elif target.provider == "gcs":
-        url = target.endpoint_url or env.get("STORAGE_EMULATOR_HOST")
-        if url == "default":  # gcsfs: the public endpoint
-            url = None
-        if url and "://" not in url:
-            url = f"http://{url}"
-    else:
-        url = _azure_account_url(target)
+    url = record_for(target.provider).endpoint_of(target, os.environ if environ is None else environ)
     return endpoints.public(url.rstrip("/")) if url else None
-
-
-def _azure_account_url(target: Target) -> str | None:
-    """The blob endpoint, as uploads/azure.py ends up using it: a connection string decides when there is one."""
-    connection = endpoints.azure_connection_string(target)
-    if not connection:
-        return target.endpoint_url or (f"https://{target.account_name}.blob.core.windows.net"
-                                       if target.account_name else None)
-    fields = {}
-    for part in connection.split(";"):
-        name, _, value = part.partition("=")
-        fields[name.strip().lower()] = value.strip()
-    if fields.get("blobendpoint"):
-        return fields["blobendpoint"]
-    if fields.get("usedevelopmentstorage", "").lower() == "true":
-        return "http://127.0.0.1:10000/devstoreaccount1"
-    if fields.get("accountname"):
-        return (f"{fields.get('defaultendpointsprotocol') or 'https'}://{fields['accountname']}.blob."
-                f"{fields.get('endpointsuffix') or 'core.windows.net'}")
-    return None
 
 
 def describe(target: Target) -> str:

@@ -32,6 +32,10 @@ RETRY_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "Reque
                          "RequestTimeoutException", "InternalError", "ServiceUnavailable", "ServerBusy",
                          "OperationTimedOut", "TooManyRequests", "rateLimitExceeded", "backendError"})
 
+# The subset that means "slow down": a request still failing with one of these after every retry is Throttled.
+THROTTLE_CODES = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "ServerBusy",
+                            "TooManyRequests", "rateLimitExceeded"})
+
 
 @dataclass(frozen=True, kw_only=True)
 class RetryPolicy:
@@ -95,6 +99,11 @@ def retryable_status(status: int | None, code: str | None = None) -> bool:
     if status is None:
         return False
     return status in RETRY_STATUS or (status >= 500 and status not in (501, 505))
+
+
+def throttled(status: int | None, code: str | None = None) -> bool:
+    """Whether an answer asked the client to slow down (429, or a provider's throttling code)."""
+    return status == 429 or bool(code and code in THROTTLE_CODES)
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -22,8 +22,8 @@ from lsmigrate.journal import Journal  # noqa: E402
 from lsmigrate.origins import LocalOrigin  # noqa: E402
 from lsmigrate.plan import plan  # noqa: E402
 from lsmigrate.scan import LocalFile, RemoteObject, scan_local  # noqa: E402
-from lsmigrate.uploads.azure import AzureStore, in_code_point_order  # noqa: E402
-from lsmigrate.uploads.base import Receipt, StoreError  # noqa: E402
+from lsmigrate.stores.azure.store import AzureStore, in_code_point_order  # noqa: E402
+from lsmigrate.stores.base import Receipt, StoreError  # noqa: E402
 
 MiB = 1024 * 1024
 FOLDER = "lsdata"
@@ -268,7 +268,8 @@ def test_missing_permission_is_fatal_access_denied(azurite, container):
 
 
 def test_doctor_extras(store):
-    from lsmigrate.doctor import AZURE_CORS_RULE, WARN
+    from lsmigrate.doctor import WARN
+    from lsmigrate.stores.azure import CORS_RULE as AZURE_CORS_RULE
 
     before = store.cors_rules()
     if not before:
@@ -427,7 +428,7 @@ def test_scan_names_match_listing_names(store, tmp_path):
 def test_an_account_key_from_label_studios_settings_keeps_the_connection_strings_endpoint():
     """Label Studio's settings name the account and key, never the endpoint: a connection string for the same
     account (Azurite, a sovereign cloud) says where the account is reached; one for another account does not."""
-    from lsmigrate.endpoints import azure_connection_string
+    from lsmigrate.stores.azure.settings import connection_string as azure_connection_string
 
     given = "DefaultEndpointsProtocol=http;AccountName=acct;AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:1/acct;"
     target = Target(provider="azure", bucket="c", account_name="acct", account_key="a2V5", connection_string=given)

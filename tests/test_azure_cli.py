@@ -12,7 +12,7 @@ from azure.storage.blob import BlobServiceClient
 from lsdata import make_data_dir
 from s3util import all_objects, journaled_parts, kill_when, run, spawn
 
-from lsmigrate.uploads.azure import AzureStore
+from lsmigrate.stores.azure.store import AzureStore
 
 MiB = 1024 * 1024
 ACCOUNT = "devstoreaccount1"

@@ -303,7 +303,7 @@ def test_a_server_that_stops_reading_a_part_is_timed_out_and_retried(request, mo
     """aiohttp has no write timeout: without lsmigrate's own, a server that stops reading a body holds the upload
     forever (seen with rclone serve s3). A write that makes no progress for WRITE_STALL seconds fails, and the part
     is sent again on a fresh connection."""
-    monkeypatch.setattr("lsmigrate.uploads.s3_body.WRITE_STALL", 1.0)
+    monkeypatch.setattr("lsmigrate.stores.s3.part_body.WRITE_STALL", 1.0)
     cloud = make_cloud("s3", request, monkeypatch)
     data = make_data_dir(tmp_path / "ls", projects=1, uploads_per_project=2, odd_names=False, large_files=(40 * MiB,))
 

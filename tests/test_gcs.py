@@ -10,7 +10,7 @@ import pytest
 from lsdata import make_data_dir
 from s3util import journaled_parts, kill_when, run, spawn
 
-from lsmigrate.uploads.gcs import GCSStore
+from lsmigrate.stores.gcs.store import GCSStore
 
 MiB = 1024 * 1024
 

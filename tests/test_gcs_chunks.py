@@ -14,8 +14,8 @@ from s3util import run_process
 
 from lsmigrate.endpoints import Target
 from lsmigrate.engine import part_size_for
-from lsmigrate.uploads.base import StoreError
-from lsmigrate.uploads.gcs import STALLS, GCSStore
+from lsmigrate.stores.base import StoreError
+from lsmigrate.stores.gcs.store import STALLS, GCSStore
 
 MiB = 1024 * 1024
 CHUNK = 9_000_000  # over GCS's 8 MiB minimum part (smaller ones become 8 MiB anyway), off the 256 KiB grid

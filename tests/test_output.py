@@ -10,8 +10,8 @@ from lsdata import make_data_dir
 from s3util import all_objects, run
 
 from lsmigrate.endpoints import Target
-from lsmigrate.uploads.base import StoreError
-from lsmigrate.uploads.s3 import S3Store
+from lsmigrate.stores.base import StoreError
+from lsmigrate.stores.s3.store import S3Store
 
 MiB = 1024 * 1024
 SMALL_PARTS = ("--chunk-size", "5MiB", "--multipart-threshold", "8MiB", "--retries", "0")

@@ -11,8 +11,8 @@ import pytest
 
 from lsmigrate.endpoints import open_store
 from lsmigrate.jobs import resolve_target
-from lsmigrate.uploads import s3_list
-from lsmigrate.uploads.s3_list import Unsupported, parse_page
+from lsmigrate.stores.s3 import lean_list as s3_list
+from lsmigrate.stores.s3.lean_list import Unsupported, parse_page
 
 ODD = ["a b+c#d?e%20f.txt", "ünï 😀/名前.png", "100%.txt", "q=1&r=2;s<t>.txt", "tab\there.txt", "-lead.txt",
        "plus+only.txt", "%2B.txt", "~tilde'quote\".txt", "a/b/c/deep.txt"]

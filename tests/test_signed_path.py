@@ -207,7 +207,7 @@ def test_lean_put_url_is_sent_as_built():
     """The fast path's URL object keeps the percent-encoding it was signed with (a string would not)."""
     import yarl
 
-    from lsmigrate.uploads.s3_put import _url
+    from lsmigrate.stores.s3.lean_put import _url
 
     for key in (quote(f"x/{ODD}.jpg", safe="/~"), "a/../b", "./c//d"):  # a string also drops dot segments
         assert _url("http://127.0.0.1:9/bkt/", key).raw_path == f"/bkt/{key}"

@@ -9,7 +9,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from lsmigrate.uploads.sigv4 import Signer, host_header
+from lsmigrate.stores.s3.sigv4 import Signer, host_header
 
 KEYS = ["upload/1/plain.jpg", "a b/c d.png", "ünïcødé/日本.txt", "odd/#hash?q=1%25+plus&x.jpg", "~tilde/'q';(p)!*"]
 BASES = ["http://127.0.0.1:9000/bucket/", "https://bucket.s3.eu-west-1.amazonaws.com/", "http://[::1]:8080/b/",

@@ -14,7 +14,7 @@ from lsmigrate.journal import Journal
 from lsmigrate.origins import LocalOrigin
 from lsmigrate.plan import plan
 from lsmigrate.scan import scan_local
-from lsmigrate.uploads.base import StoreError
+from lsmigrate.stores.base import StoreError
 
 NAMES = ["plain.jpg", "with space.png", "ünïcødé 日本.txt", "odd #hash?q=1%25+plus&x.jpg", "empty.txt",
          "~tilde/'quote'(p)!*.bin"] + [f"many/img{i:03d}.jpg" for i in range(70)]

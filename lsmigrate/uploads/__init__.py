@@ -1,1 +1,1 @@
-"""One upload interface for every provider; only these modules know s3fs/gcsfs/adlfs internals."""
+"""moved: re-export until merge (the stores now live in lsmigrate.stores)."""

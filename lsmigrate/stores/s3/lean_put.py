@@ -19,8 +19,8 @@ import aiohttp
 import yarl
 from botocore.exceptions import ClientError
 
-from ..retry import CONNECT_TIMEOUT
-from .s3_body import PartBody
+from ...retry import CONNECT_TIMEOUT
+from .part_body import PartBody
 from .sigv4 import Signer, host_header
 
 # Object parameters (STORAGE_AWS_OBJECT_PARAMETERS and our own) this path writes as plain headers.

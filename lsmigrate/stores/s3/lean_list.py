@@ -21,7 +21,7 @@ import yarl
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from .s3_put import http_session
+from .lean_put import http_session
 
 
 class Unsupported(Exception):

@@ -5,32 +5,27 @@ from __future__ import annotations
 import asyncio
 import queue
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-import aiohttp
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
 from fsspec.asyn import sync
 
-from .. import basis
-from ..checksum import b64_to_hex, md5_b64, multipart_etag
-from ..endpoints import Target
-from ..retry import RetryPolicy
-from ..scan import RemoteObject
-from .base import Receipt, Store, StoreError, content_type
-from .s3_body import PartBody
-from .s3_list import LeanList
-from .s3_list import Unsupported as ListUnsupported
-from .s3_put import LeanPut, Unsupported
+from ... import basis
+from ...checksum import b64_to_hex, md5_b64, multipart_etag
+from ...retry import RetryPolicy
+from ...scan import RemoteObject
+from ..base import Receipt, Store, StoreError, content_type
+from ..errors import AccessDenied, CredentialsRejected, NotFound
+from .failures import failure_of
+from .lean_list import LeanList
+from .lean_list import Unsupported as ListUnsupported
+from .lean_put import LeanPut, Unsupported
+from .limits import LIMITS
+from .part_body import PartBody
+
+if TYPE_CHECKING:
+    from ...target import Target
 
 MD5_METADATA = "md5chksum"  # rclone's key: base64 of the whole-object MD5
-_AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
-               "TokenRefreshRequired", "AuthorizationHeaderMalformed", "InvalidClientTokenId"}
 _KMS = {"aws:kms", "aws:kms:dsse"}
 # Keys of STORAGE_AWS_OBJECT_PARAMETERS that PutObject and CreateMultipartUpload both take.
 _OBJECT_PARAMETERS = {"ACL", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage",
@@ -46,10 +41,12 @@ _SSE_C_ARGS = {"SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5"}  #
 _PART_ARGS = _SSE_C_ARGS | {"RequestPayer", "ExpectedBucketOwner"}
 _COPY_PARAMETERS = {"ACL", "ServerSideEncryption", "SSEKMSKeyId", "StorageClass", "BucketKeyEnabled"}
 LIST_AHEAD = 3  # listing pages fetched ahead of the plan (1,000 keys each)
-MAX_COPY_SIZE = 5 * 1024**3  # CopyObject's limit; larger objects stream through like any other
+MAX_COPY_SIZE = LIMITS.max_whole  # CopyObject's limit, as PutObject's; larger objects stream through like any other
 
 
 class S3Store(Store):
+    min_part_size = LIMITS.min_part
+    max_parts = LIMITS.max_parts
     md5_basis = basis.ETAG
     part_views = True  # UploadPart bodies go out as PartBody (s3_body), never held after the answer
     probe_encryption = False  # set where listed ETags decide alone (sync): see list()
@@ -119,46 +116,10 @@ class S3Store(Store):
 
     def _reraise(self, exc: Exception, action: str, rel: str | None) -> NoReturn:
         """Raise `exc` as the StoreError it means for the user, or as it is if it is no store failure."""
-        failure = self._failure(exc, action, rel)
+        failure = failure_of(exc, action, rel, where=self._where(rel), bucket=self.bucket)
         if failure is None:
             raise exc
         raise failure from None
-
-    def _failure(self, exc: Exception, action: str, rel: str | None) -> StoreError | None:
-        """What a library error means for the user, as a StoreError (None: not a store failure)."""
-        if isinstance(exc, ClientError):
-            return self._translate(exc, action, rel)
-        if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-            return StoreError("no AWS credentials found: set STORAGE_AWS_ACCESS_KEY_ID/STORAGE_AWS_SECRET_ACCESS_KEY "
-                              "(or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a profile, or an IAM role)", fatal=True)
-        if isinstance(exc, EndpointConnectionError):
-            return StoreError(f"cannot reach the S3 endpoint ({exc.kwargs.get('endpoint_url', 'unknown')}) "
-                              f"for {action}; check --endpoint-url and the network")
-        if isinstance(exc, BotoCoreError):
-            return StoreError(f"{action} {self._where(rel)} failed: {exc}")
-        if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
-            return StoreError(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {exc}")
-        return None
-
-    def _translate(self, exc: ClientError, action: str, rel: str | None) -> StoreError:
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        if code == "NoSuchBucket" or (code in ("404", "NotFound") and rel is None):
-            return StoreError(f"bucket {self.bucket} does not exist (create it, or fix the bucket name)", fatal=True)
-        if code in _AUTH_CODES:
-            return StoreError(f"the S3 credentials were rejected ({code}) for bucket {self.bucket}: "
-                              "check the access key and secret", fatal=True)
-        if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled") or status == 403:
-            return StoreError(f"access denied: {action} on {self._where(rel)}; "
-                              "the credentials need that permission (see `lsmigrate doctor`)", fatal=True)
-        if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
-            return StoreError(f"{action} {self._where(rel)}: the server received other bytes than were sent ({code})",
-                              digest=True)
-        if code in ("NoSuchUpload",):
-            return StoreError(f"upload session for {self._where(rel)} no longer exists", gone=True)
-        message = error.get("Message") or code or str(status)
-        return StoreError(f"{action} {self._where(rel)} failed: {code}: {message}")
 
     def _write_args(self, rel: str, md5: bytes) -> dict:
         kind, encoding = content_type(rel)
@@ -173,8 +134,8 @@ class S3Store(Store):
     def check(self) -> None:
         try:
             self._run("HeadBucket", None, "head_bucket", Bucket=self.bucket)
-        except StoreError as exc:
-            if not exc.fatal or "access denied" not in str(exc):
+        except AccessDenied as exc:
+            if isinstance(exc, CredentialsRejected):
                 raise
             # A HEAD answer has no body, so a 403 cannot tell a wrong secret from a missing permission;
             # a one-key listing says which (and if it works, the bucket is usable).
@@ -256,10 +217,8 @@ class S3Store(Store):
         answer says); `md5chksum` is only what the uploader wrote, kept apart as `client_md5`."""
         try:
             meta = self._run("HeadObject", rel, "head_object", Bucket=self.bucket, Key=self._key(rel), **self._sse_c)
-        except StoreError as exc:
-            if "404" in str(exc) or "NoSuchKey" in str(exc) or "Not Found" in str(exc):
-                return None
-            raise
+        except NotFound:
+            return None
         encrypted = self._seen_in(meta)
         if self._encrypted is None:
             self._encrypted = encrypted
@@ -400,7 +359,7 @@ class S3Store(Store):
         try:
             return self._run("GetBucketCors", None, "get_bucket_cors", Bucket=self.bucket).get("CORSRules", [])
         except StoreError as exc:
-            if "NoSuchCORSConfiguration" in str(exc):
+            if exc.code == "NoSuchCORSConfiguration":
                 return []
             raise
 
@@ -409,7 +368,7 @@ class S3Store(Store):
                   CORSConfiguration={"CORSRules": [rule]})
 
     def doctor_checks(self) -> list:
-        from ..doctor import PASS, WARN, Check
+        from ...checks import PASS, WARN, Check
 
         try:
             config = self._run("GetBucketEncryption", None, "get_bucket_encryption", Bucket=self.bucket)
@@ -417,7 +376,7 @@ class S3Store(Store):
             kind = rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] if rules else None
             check = Check("default encryption at rest", PASS if kind else WARN, kind or "no default encryption")
         except StoreError as exc:
-            if "ServerSideEncryptionConfigurationNotFoundError" in str(exc):
+            if exc.code == "ServerSideEncryptionConfigurationNotFoundError":
                 check = Check("default encryption at rest", WARN, "no default encryption on the bucket",
                               "enable SSE-S3 or SSE-KMS default encryption on the bucket")
             else:
@@ -427,7 +386,7 @@ class S3Store(Store):
     def _lifecycle_check(self):
         """lsmigrate aborts only the uploads its journal recorded; one created just before a kill -9, before
         its ID was journaled, is left to the bucket's lifecycle rule."""
-        from ..doctor import PASS, WARN, Check
+        from ...checks import PASS, WARN, Check
 
         name = "clean-up of abandoned multipart uploads"
         fix = "add a lifecycle rule with AbortIncompleteMultipartUpload (for example after 7 days)"
@@ -435,7 +394,7 @@ class S3Store(Store):
             rules = self._run("GetBucketLifecycleConfiguration", None, "get_bucket_lifecycle_configuration",
                               Bucket=self.bucket).get("Rules", [])
         except StoreError as exc:
-            if "NoSuchLifecycleConfiguration" in str(exc):
+            if exc.code == "NoSuchLifecycleConfiguration":
                 return Check(name, WARN, "no lifecycle rule on the bucket", fix)
             return Check(name, WARN, f"cannot read the lifecycle rules: {exc}", fix)
         if any(rule.get("AbortIncompleteMultipartUpload") and rule.get("Status") == "Enabled" for rule in rules):

@@ -11,17 +11,30 @@ import asyncio
 import json
 from collections.abc import Iterator
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from fsspec.asyn import sync
 
-from .. import basis
-from ..checksum import b64_to_hex, md5_b64
-from ..endpoints import Target
-from ..retry import RetryPolicy, is_retryable, retry_after_in, retryable_status
-from ..scan import RemoteObject
-from .base import Receipt, Store, StoreError, content_type
+from ... import basis
+from ...checksum import b64_to_hex, md5_b64
+from ...retry import RetryPolicy, is_retryable, retry_after_in, retryable_status, throttled
+from ...scan import RemoteObject
+from ..base import Receipt, Store, StoreError, content_type
+from ..errors import (
+    AccessDenied,
+    BucketNotFound,
+    ChecksumMismatch,
+    CredentialsRejected,
+    Gone,
+    NetworkError,
+    NotFound,
+    Throttled,
+)
+from .limits import GRANULE, LIMITS
 
-GRANULE = 256 * 1024  # every chunk but the last must be a multiple of this
+if TYPE_CHECKING:
+    from ...target import Target
+
 CHUNK_ATTEMPTS = 6  # sends of one chunk while the server persists only part of it
 STALLS = 2  # answers that show nothing new persisted before a chunk fails
 
@@ -32,16 +45,44 @@ def _persisted(headers) -> int:
     return int(value.rsplit("-", 1)[1]) + 1 if value else 0
 
 
+class _Refused(Exception):
+    """A final error answer: its status and GCS's JSON error reason, raised from gcsfs's own error for it
+    (whose text the messages keep)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(status, reason)
+        self.status, self.reason = status, reason
+
+
+def _reason(contents: bytes) -> str:
+    """`error.errors[0].reason` (else `error.status`) of a GCS JSON error body, or ""."""
+    try:
+        error = json.loads(contents or b"{}").get("error")
+    except (ValueError, AttributeError):
+        return ""
+    if not isinstance(error, dict):
+        return ""
+    errors = error.get("errors") or [{}]
+    return str((errors[0] if isinstance(errors[0], dict) else {}).get("reason") or error.get("status") or "")
+
+
 def _quote(text: str) -> str:
     from urllib.parse import quote
 
     return quote(text, safe="")
 
 
+def _md5_refused(status: int, message: str) -> bool:
+    """GCS refusing the md5Hash declared for an upload. It has no error code of its own (the reason is
+    "invalid", as for every bad request), so this one kind is told by the service's message, on a 4xx only."""
+    lowered = message.lower()
+    return 400 <= status < 500 and ("md5" in lowered or "hash" in lowered)
+
+
 class GCSStore(Store):
-    min_part_size = 8 * 1024 * 1024
-    max_parts = 1_000_000
-    part_granule = GRANULE
+    min_part_size = LIMITS.min_part
+    max_parts = LIMITS.max_parts
+    part_granule = LIMITS.granule
     parallel_parts = False
     # What a session reports persisted is trusted: the md5Hash declared at its start is enforced by the
     # server and compared again at the end, so no byte can slip in unchecked.
@@ -82,7 +123,10 @@ class GCSStore(Store):
                 # A 401 on the first try may be a token that expired in flight: gcsfs refreshes it for the next.
                 again = retryable_status(status) or (status == 401 and attempt == 1)
                 if status < 400 or status == 499 or attempt >= policy.attempts or not again:
-                    validate_response(status, contents, url)  # raises gcsfs's error for a failure
+                    try:
+                        validate_response(status, contents, url)  # raises gcsfs's error for a failure
+                    except Exception as exc:
+                        raise _Refused(status, _reason(contents)) from exc
                     return status, answer_headers, None, contents
                 retry_after = retry_after_in(answer_headers)
             await asyncio.sleep(policy.delay(attempt, retry_after))
@@ -90,28 +134,49 @@ class GCSStore(Store):
     def _request(self, action: str, rel: str | None, method: str, url: str, **kwargs):
         try:
             return sync(self.fs.loop, self._send, method, url, **kwargs)
-        except FileNotFoundError:
-            raise StoreError(f"{action} {self._where(rel)}: not found", gone=True) from None
-        except Exception as exc:  # gcsfs raises OSError/ValueError/HttpError/aiohttp errors
-            raise self._translate(exc, action, rel) from None
+        except _Refused as refused:
+            raise self._refused(refused, action, rel) from None
+        except Exception as exc:  # google-auth, aiohttp and OS errors before any answer
+            raise self._failed(exc, action, rel) from None
 
-    def _translate(self, exc: Exception, action: str, rel: str | None) -> StoreError:
-        code = getattr(exc, "code", None)
+    def _refused(self, refused: _Refused, action: str, rel: str | None) -> StoreError:
+        """An error answer as the error it means, by its status and reason (the text is gcsfs's, for the user)."""
+        status, reason, exc = refused.status, refused.reason, refused.__cause__
+        if status == 404:
+            return NotFound(f"{action} {self._where(rel)}: not found", gone=True, code=reason)
+        if status == 410:  # a resumable session that expired or was cancelled: a new one is started
+            return Gone(f"{action} {self._where(rel)}: the upload session is gone", code=reason)
+        if status == 401:
+            return self._rejected()
+        if status == 403:
+            return AccessDenied(f"access denied: {action} on {self._where(rel)}; the service account needs that "
+                                "permission (see `lsmigrate doctor`)", lacking="service account", code=reason)
         text = str(getattr(exc, "message", "") or exc).splitlines()
-        if code == 410:  # a resumable session that expired or was cancelled: a new one is started
-            return StoreError(f"{action} {self._where(rel)}: the upload session is gone", gone=True)
         message = text[-1] if text else exc.__class__.__name__
-        if code == 401 or "Invalid Credentials" in message or "invalid_grant" in message:
-            return StoreError(f"the GCS credentials were rejected for bucket {self.bucket}: check "
-                              "GOOGLE_APPLICATION_CREDENTIALS", fatal=True)
-        if str(exc).startswith("Forbidden") or code == 403:
-            return StoreError(f"access denied: {action} on {self._where(rel)}; the service account needs that "
-                              "permission (see `lsmigrate doctor`)", fatal=True)
-        if "MD5" in message or "md5" in message or "hash" in message.lower():
-            return StoreError(f"{action} {self._where(rel)}: the server received other bytes than were sent "
-                              f"({message})", digest=True)
-        if "Cannot connect" in str(exc) or exc.__class__.__name__ in ("ClientConnectorError", "ServerDisconnectedError"):
-            return StoreError(f"cannot reach the GCS endpoint for {action}; check STORAGE_GCS_ENDPOINT / the network")
+        if _md5_refused(status, message):
+            return ChecksumMismatch(f"{action} {self._where(rel)}: the server received other bytes than were sent "
+                                    f"({message})", code=reason)
+        kind = Throttled if throttled(status, reason) else StoreError
+        return kind(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {message}", code=reason)
+
+    def _rejected(self) -> StoreError:
+        return CredentialsRejected(f"the GCS credentials were rejected for bucket {self.bucket}: check "
+                                   "GOOGLE_APPLICATION_CREDENTIALS")
+
+    def _failed(self, exc: Exception, action: str, rel: str | None) -> StoreError:
+        """A request that got no answer: the credentials could not be refreshed, or no connection."""
+        import aiohttp
+        from google.auth.exceptions import RefreshError
+
+        cause: BaseException | None = exc
+        while cause is not None:  # gcsfs may wrap google-auth's error in its own ValueError
+            if isinstance(cause, RefreshError):  # invalid_grant and the like: the key is revoked, wrong or expired
+                return self._rejected()
+            cause = cause.__cause__ or cause.__context__
+        if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError)):
+            return NetworkError(f"cannot reach the GCS endpoint for {action}; check STORAGE_GCS_ENDPOINT / the network")
+        text = str(getattr(exc, "message", "") or exc).splitlines()
+        message = text[-1] if text else exc.__class__.__name__
         return StoreError(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {message}")
 
     def _object_json(self, rel: str, md5: bytes) -> dict:
@@ -134,11 +199,8 @@ class GCSStore(Store):
     def check(self) -> None:
         try:
             self._request("GetBucket", None, "GET", self._api)
-        except StoreError as exc:
-            if exc.gone:
-                raise StoreError(f"bucket {self.bucket} does not exist (create it, or fix the bucket name)",
-                                 fatal=True) from None
-            raise
+        except NotFound:
+            raise BucketNotFound(f"bucket {self.bucket} does not exist (create it, or fix the bucket name)") from None
 
     def list(self) -> Iterator[RemoteObject]:
         token = None
@@ -161,10 +223,8 @@ class GCSStore(Store):
     def head(self, rel: str) -> RemoteObject | None:
         try:
             _, _, _, body = self._request("GetObject", rel, "GET", f"{self._api}/o/{_quote(self._key(rel))}")
-        except StoreError as exc:
-            if exc.gone:
-                return None
-            raise
+        except NotFound:
+            return None
         return self._remote(rel, json.loads(body))
 
     def put(self, rel: str, data: bytes, md5: bytes) -> Receipt:
@@ -203,8 +263,8 @@ class GCSStore(Store):
             status, headers, _, body = self._request("QueryResumableUpload", rel, "PUT", session, data=b"",
                                                      headers={"Content-Range": f"bytes */{size}"})
         except StoreError as exc:
-            if exc.gone or " 410" in str(exc) or "410" in str(exc).split(":")[-1]:
-                return None  # expired or cancelled: the engine starts a new session
+            if exc.gone:  # 404 or 410: expired or cancelled, the engine starts a new session
+                return None
             raise
         count = -(-size // part_size) if part_size else 0
         if status in (200, 201):  # every byte arrived and the object exists already

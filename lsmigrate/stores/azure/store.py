@@ -10,15 +10,14 @@ service against the MD5 sent with it). The whole-blob MD5 is stored as the blob'
 from __future__ import annotations
 
 import hashlib
-import heapq
 import re
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
     AzureError,
-    ClientAuthenticationError,
     HttpResponseError,
     ServiceRequestError,
     ServiceResponseError,
@@ -26,38 +25,25 @@ from azure.core.exceptions import (
 from azure.storage.blob import ContentSettings, CorsRule
 from fsspec.asyn import sync
 
-from .. import basis
-from ..endpoints import Target
-from ..scan import RemoteObject
-from .base import Receipt, Store, StoreError, content_type
+from ... import basis
+from ...scan import RemoteObject
+from ..base import Receipt, Store, StoreError, content_type
+from ..errors import (
+    AccessDenied,
+    CredentialsRejected,
+    NetworkError,
+    NotFound,
+)
+from .failures import first_line, translate
+from .limits import LIMITS, MiB
+from .listing import CLIENT_MD5_MARK, in_code_point_order, remote_object
 
-MiB = 1024 * 1024
+if TYPE_CHECKING:
+    from ...target import Target
+
 # Whole objects above this go as blocks: Put Blob takes up to 5000 MiB, but one failed request resends all of it.
 SINGLE_PUT_LIMIT = 64 * MiB
-CLIENT_MD5_MARK = "lsmigrate_client_md5"  # metadata on blobs whose Content-MD5 lsmigrate set at commit
 SESSION_HEX = 16  # session tokens are 16 hex digits; block ids are the session plus an 8-digit number
-_AUTH_CODES = {"AuthenticationFailed", "InvalidAuthenticationInfo", "AuthorizationFailure", "NoAuthenticationInformation"}
-_DENIED_CODES = {"AuthorizationPermissionMismatch", "AuthorizationResourceTypeMismatch", "AuthorizationServiceMismatch",
-                 "AuthorizationSourceIPMismatch", "AuthorizationProtocolMismatch", "InsufficientAccountPermissions",
-                 "KeyBasedAuthenticationNotPermitted"}
-_ACCOUNT_ACTIONS = {"GetBlobServiceProperties", "SetBlobServiceProperties"}
-_DIGEST_CODES = {"Md5Mismatch", "InvalidMd5", "Crc64Mismatch"}
-
-
-def _code(exc: Exception) -> str:
-    """The service's error code, from any of the SDK's errors (some, like IncompleteReadError, carry none)."""
-    code = getattr(exc, "error_code", None)
-    code = getattr(code, "value", code)
-    response = getattr(exc, "response", None)
-    if not code and response is not None:
-        code = response.headers.get("x-ms-error-code")
-    return str(code or "")
-
-
-def _first_line(text: str | None) -> str:
-    return (text or "").strip().splitlines()[0].strip() if (text or "").strip() else ""
-
-
 def _block_id(session: str, number: int) -> str:
     """The block id before base64 (the SDK encodes it): the same length for every block of every session."""
     return f"{session}{number:08d}"
@@ -70,49 +56,9 @@ def _part_number(session: str, block_id: str) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def _safe_bound(name: str) -> str:
-    """No later name in a UTF-16 (or code point) ordered listing sorts before this prefix in code point order."""
-    for index, char in enumerate(name):
-        if ord(char) > 0xFFFF:
-            return name[:index]
-    return name
-
-
-def in_code_point_order(items: Iterable[RemoteObject]) -> Iterator[RemoteObject]:
-    """Re-order a listing into Python's str (code point) order, streaming.
-
-    Azurite lists in UTF-16 code unit order (JavaScript string comparison), where a name with a character
-    above U+FFFF (an emoji) sorts before one with U+E000..U+FFFF at the same place; code point order (and
-    UTF-8 byte order, what the planner merges by) puts it after. Only names sharing a prefix up to such a
-    character are held back, so memory stays flat for ordinary trees. A listing in code point order passes
-    through unchanged. Anything else is refused rather than merged wrongly.
-    """
-    heap: list[tuple[str, int, RemoteObject]] = []
-    last: str | None = None
-    seq = 0
-
-    def emit(entry: tuple[str, int, RemoteObject]) -> RemoteObject:
-        nonlocal last
-        rel = entry[0]
-        if last is not None and rel <= last:
-            raise StoreError(f"the Azure listing came in an order lsmigrate does not understand ({rel!r} after "
-                             f"{last!r}); please report this")
-        last = rel
-        return entry[2]
-
-    for item in items:
-        seq += 1
-        heapq.heappush(heap, (item.rel, seq, item))
-        bound = _safe_bound(item.rel)
-        while heap and heap[0][0] <= bound:
-            yield emit(heapq.heappop(heap))
-    while heap:
-        yield emit(heapq.heappop(heap))
-
-
 class AzureStore(Store):
-    min_part_size = 1 * MiB
-    max_parts = 50_000
+    min_part_size = LIMITS.min_part
+    max_parts = LIMITS.max_parts
     trust_listed_parts = False  # the block list has no checksums and the commit checks no whole-blob MD5
 
     def __init__(self, target: Target, fs, *, retries: int = 3) -> None:
@@ -128,7 +74,7 @@ class AzureStore(Store):
         --retries said, no Retry-After) took over a minute to report an unreachable endpoint."""
         from azure.storage.blob.aio import BlobServiceClient, ExponentialRetry
 
-        from ..retry import RetryPolicy, retry_after_in
+        from ...retry import RetryPolicy, retry_after_in
 
         policy = RetryPolicy.from_retries(retries)
 
@@ -169,53 +115,18 @@ class AzureStore(Store):
         try:
             return sync(self.fs.loop, fn, *args, **kwargs)
         except HttpResponseError as exc:  # includes ClientAuthenticationError and ResourceNotFoundError
-            raise self._translate(exc, action, rel) from None
+            raise translate(exc, action, rel, where=self._where(rel), bucket=self.bucket, scrub=self._scrub) from None
         except ServiceRequestError:
-            raise StoreError(f"cannot reach the Azure endpoint ({self._endpoint()}) for {action}; "
+            raise NetworkError(f"cannot reach the Azure endpoint ({self._endpoint()}) for {action}; "
                              "check the account name, endpoint and the network") from None
         except ServiceResponseError:
             raise StoreError(f"{action} {self._where(rel)} failed: the connection to the Azure endpoint "
                              f"({self._endpoint()}) broke before an answer") from None
         except AzureError as exc:
             raise StoreError(self._scrub(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: "
-                                         f"{_first_line(str(exc))}")) from None
+                                         f"{first_line(str(exc))}")) from None
         except (OSError, TimeoutError) as exc:
             raise StoreError(self._scrub(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {exc}")) from None
-
-    def _translate(self, exc: HttpResponseError, action: str, rel: str | None) -> StoreError:
-        if exc.response is None and isinstance(exc, ClientAuthenticationError):
-            # A signing failure before any request was sent (the account key is not valid base64).
-            return StoreError(f"the Azure credentials were rejected (the account key cannot sign requests) for "
-                              f"container {self.bucket}: check STORAGE_AZURE_ACCOUNT_KEY", fatal=True)
-        code = _code(exc)
-        status = exc.status_code
-        message = self._scrub(_first_line(exc.reason if not exc.message else exc.message))
-        if code == "ContainerNotFound" or (status == 404 and rel is None and code != "BlobNotFound"):
-            return StoreError(f"container {self.bucket} does not exist (create it, or fix the container name)",
-                              fatal=True)
-        if action in _ACCOUNT_ACTIONS and (code == "AuthorizationFailure" or code in _DENIED_CODES or status == 403):
-            # Credentials that work on the container (a container SAS, a data role) get this on account settings.
-            return StoreError(f"access denied: {action} on the storage account ({code or status}); CORS rules "
-                              "are account settings that need the account key or an account-level role", fatal=True)
-        if code in _AUTH_CODES or (isinstance(exc, ClientAuthenticationError) and code not in _DENIED_CODES):
-            hint = ("check the account name and key (STORAGE_AZURE_ACCOUNT_NAME / STORAGE_AZURE_ACCOUNT_KEY, or the "
-                    "connection string / SAS token)")
-            if code == "AuthorizationFailure":
-                hint += ", and the storage account's firewall and shared-key access settings"
-            return StoreError(f"the Azure credentials were rejected ({code or status}) for container "
-                              f"{self.bucket}: {hint}", fatal=True)
-        if code in _DENIED_CODES or status == 403:
-            return StoreError(f"access denied: {action} on {self._where(rel)} ({code or status}); "
-                              "the credentials need that permission (see `lsmigrate doctor`)", fatal=True)
-        if code in _DIGEST_CODES or (status == 400 and "md5" in message.lower()):
-            # Azurite answers a wrong Content-MD5 with 400 InvalidOperation "Provided contentMD5 doesn't match."
-            return StoreError(f"{action} {self._where(rel)}: the server received other bytes than were sent "
-                              f"({code or status}: {message})", digest=True)
-        if code == "InvalidBlobOrBlock":
-            return StoreError(f"{action} {self._where(rel)} failed: {code}: {message} (uncommitted blocks left by "
-                              "another tool with other block id lengths block new ones until Azure drops them, "
-                              "after a week, or until the blob is written whole)")
-        return StoreError(f"{action} {self._where(rel)} failed: {code or status}: {message}")
 
     @staticmethod
     def _content_settings(rel: str, md5: bytes | None) -> ContentSettings:
@@ -231,8 +142,8 @@ class AzureStore(Store):
 
         try:
             self._run("GetContainerProperties", None, properties)
-        except StoreError as exc:
-            if not exc.fatal or "access denied" not in str(exc):
+        except AccessDenied as exc:
+            if isinstance(exc, CredentialsRejected):
                 raise
             # A container-scoped SAS or a data-plane role may not read container properties: a one-blob listing
             # says whether the container is usable for what lsmigrate needs.
@@ -264,7 +175,7 @@ class AzureStore(Store):
             for name, size, etag, md5, modified, metadata in items:
                 if name.endswith("/") or str(metadata.get("hdi_isfolder", "")).lower() == "true":
                     continue  # a "folder" marker, not a file
-                yield _remote(name[cut:], size, etag, md5, modified, metadata)
+                yield remote_object(name[cut:], size, etag, md5, modified, metadata)
             if not token:
                 return
 
@@ -277,12 +188,10 @@ class AzureStore(Store):
 
         try:
             props = self._run("GetBlobProperties", rel, properties)
-        except StoreError as exc:
-            if "BlobNotFound" in str(exc) or ": 404:" in str(exc):
-                return None
-            raise
+        except NotFound:
+            return None
         md5 = props.content_settings.content_md5 if props.content_settings else None
-        return _remote(rel, props.size, props.etag, md5, props.last_modified, props.metadata)
+        return remote_object(rel, props.size, props.etag, md5, props.last_modified, props.metadata)
 
     def put(self, rel: str, data: bytes, md5: bytes) -> Receipt:
         """Put Blob: the service checks the request's Content-MD5, computes the blob's own and answers it."""
@@ -324,8 +233,8 @@ class AzureStore(Store):
 
         try:
             committed, uncommitted = self._run("GetBlockList", rel, blocks)
-        except StoreError as exc:
-            if "BlobNotFound" in str(exc):
+        except NotFound as exc:
+            if exc.code == "BlobNotFound":
                 return {}  # nothing staged (or Azure dropped the uncommitted blocks): every part goes again
             raise
         parts: dict[int, str | None] = {}
@@ -395,8 +304,8 @@ class AzureStore(Store):
 
         try:
             self._run("DeleteBlob", rel, remove)
-        except StoreError as exc:
-            if "BlobNotFound" not in str(exc):
+        except NotFound as exc:
+            if exc.code != "BlobNotFound":
                 raise
 
     def close(self) -> None:
@@ -433,7 +342,7 @@ class AzureStore(Store):
         self._run("SetBlobServiceProperties", None, apply)
 
     def doctor_checks(self) -> list:
-        from ..doctor import PASS, WARN, Check
+        from ...checks import PASS, WARN, Check
 
         name = "storage account type"
 
@@ -452,14 +361,3 @@ class AzureStore(Store):
         return [Check(name, WARN, detail,
                       "a premium block blob account (BlockBlobStorage, Premium_LRS) has lower and steadier "
                       "latency for many small files, which is what Label Studio serves")]
-
-
-def _remote(rel: str, size: int, etag: str | None, md5: bytes | bytearray | None, modified,
-            metadata=None) -> RemoteObject:
-    """The journal keeps the content MD5 as an object's token (what uploads answer), so listings carry the
-    same; Azure's own ETag stands in only for blobs without a Content-MD5. A Content-MD5 that lsmigrate set
-    at a block-list commit (marked in the metadata) is the uploader's value, not the service's."""
-    md5_hex = bytes(md5).hex() if md5 and len(md5) == 16 else None
-    ours = str((metadata or {}).get(CLIENT_MD5_MARK, "")).lower() == "true"
-    return RemoteObject(rel, int(size), md5_hex or (etag or "").strip('"') or None, None if ours else md5_hex,
-                        modified.timestamp() if modified else None, client_md5=md5_hex if ours else None)
