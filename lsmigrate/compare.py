@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from . import basis
 from .checksum import digest_file, part_count
 from .scan import LocalFile, RemoteObject
-from .uploads.base import Store
+from .stores.base import Store
 
 MiB = 1024 * 1024
 # Part sizes other tools use, tried when an object carries only a multipart ETag.

@@ -18,7 +18,7 @@ from .outcome import Compared, FileResult, Outcome
 from .plan import plan_sync
 from .report import Progress
 from .sync import Filters, JsonLog, SyncSummary, run_sync
-from .uploads.base import StoreError
+from .stores.base import StoreError
 from .verify import VerifyReport
 
 

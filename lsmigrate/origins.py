@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from .checksum import READ_BLOCK, digest_file, open_regular
 from .scan import LocalFile, RemoteObject, mtime_ns
-from .uploads.base import Store
+from .stores.base import Store
 
 
 class SourceChanged(Exception):

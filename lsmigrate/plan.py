@@ -13,7 +13,7 @@ from .journal import Record
 from .labelstudio import category
 from .outcome import Compared, Outcome
 from .scan import LocalFile, Problem, RemoteObject, mtime_ns
-from .uploads.base import StoreError
+from .stores.base import StoreError
 
 Do = Outcome  # moved: re-export until merge (the plan's decisions are Outcome.COPY, SKIP, CHECK, EXTRA, PROBLEM)
 

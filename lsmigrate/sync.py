@@ -23,7 +23,7 @@ from .origins import LocalOrigin, StoreOrigin
 from .outcome import FileResult, Outcome
 from .plan import Action, plan_sync
 from .report import Progress
-from .uploads.base import StoreError
+from .stores.base import StoreError
 
 
 @dataclass(frozen=True)

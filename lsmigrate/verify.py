@@ -14,7 +14,7 @@ from .compare import compare, unchanged
 from .journal import Journal
 from .outcome import FOUND, FOUND_WANTING, FileResult, Outcome
 from .plan import Action
-from .uploads.base import StoreError
+from .stores.base import StoreError
 
 # moved: re-export until merge (the words are outcome.Outcome's; FILE_STATUSES is outcome.FOUND)
 OK, MISSING, DIFFERENT, EXTRA = Outcome.OK, Outcome.MISSING, Outcome.DIFFERENT, Outcome.EXTRA

@@ -22,7 +22,7 @@ from lsmigrate.plan import plan, plan_sync
 from lsmigrate.retry import RetryPolicy
 from lsmigrate.scan import scan_local
 from lsmigrate.stores.memory import MemoryServer, MemoryStore
-from lsmigrate.uploads.base import StoreError
+from lsmigrate.stores.base import StoreError
 from lsmigrate.verify import verify
 
 KiB = 1024

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ..uploads.base import StoreError
+from ..stores.base import StoreError
 from .sizes import Settings
 
 MiB = 1024 * 1024

@@ -21,7 +21,7 @@ from ..origins import LocalOrigin, StoreOrigin
 from ..outcome import FileResult, Outcome
 from ..plan import Action
 from ..report import Progress
-from ..uploads.base import Store, StoreError
+from ..stores.base import Store, StoreError
 from .limits import BufferPool, ByteBudget, RateLimit, bytes_in_flight
 from .results import Stats, as_decided, settled_without_transfer
 from .sending import Sending, send_file, send_small

@@ -24,7 +24,7 @@ from ..plan import Action
 from ..report import Progress
 from ..retry import RetryPolicy
 from ..scan import LocalFile, RemoteObject, mtime_ns
-from ..uploads.base import Receipt, Store, StoreError
+from ..stores.base import Receipt, Store, StoreError
 from .limits import BufferPool, ByteBudget, RateLimit
 from .sizes import Settings, part_size_for
 

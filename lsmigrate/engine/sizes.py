@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..uploads.base import Store
+from ..stores import PROVIDERS
+from ..stores.provider import PartLimits
+from ..stores.base import Store
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -29,15 +31,6 @@ def part_size_for(size: int, chunk_size: int, *, min_part: int, max_parts: int, 
     return -(-part // granule) * granule
 
 
-PROVIDER_NAME = {"s3": "S3", "gcs": "GCS", "azure": "Azure"}
-# What each provider itself refuses: S3 parts (all but the last) under 5 MiB or over 5 GiB, Azure blocks over
-# 4000 MiB, S3 objects over 5 GiB in one PutObject. Smaller parts elsewhere are only below the store's own floor
-# (min_part_size: GCS 8 MiB, Azure 1 MiB) and are raised to it; GCS chunks are rounded up to 256 KiB.
-MIN_PART = {"s3": 5 * MiB}
-MAX_PART = {"s3": 5 * GiB, "azure": 4000 * MiB}
-MAX_WHOLE = {"s3": 5 * GiB}
-
-
 class SettingsError(ValueError):
     """A --chunk-size or --multipart-threshold the destination's provider cannot take (a usage error)."""
 
@@ -53,13 +46,14 @@ def check_sizes(store: Store, settings: Settings) -> str | None:
     """Refuses a part size or threshold the provider cannot take, naming what it takes; returns a note when the
     part size used is not the one given (raised to the store's floor, rounded up to its granule), else None.
     Files too large for max_parts parts of that size get larger parts (part_size_for); `plan` lists them."""
-    provider = store.target.provider
-    name = PROVIDER_NAME.get(provider, provider)
-    chunk, low, high = settings.chunk_size, MIN_PART.get(provider, 1), MAX_PART.get(provider)
+    record = PROVIDERS.get(store.target.provider)  # None for a test's in-memory store: only its own floor holds
+    name = record.display if record else store.target.provider
+    limits = record.limits if record else PartLimits(min_part=store.min_part_size, max_parts=store.max_parts)
+    chunk, low, high = settings.chunk_size, limits.refused_below, limits.max_part
     if chunk < low or (high and chunk > high):
         allowed = f"from {_exact(low)} to {_exact(high)}" if low > 1 else f"at most {_exact(high)}"
         raise SettingsError(f"--chunk-size {_exact(chunk)} is outside the part sizes {name} takes: pass one {allowed}")
-    whole = MAX_WHOLE.get(provider)
+    whole = limits.max_whole
     if whole and settings.multipart_threshold > whole:
         raise SettingsError(f"--multipart-threshold {_exact(settings.multipart_threshold)} is above {_exact(whole)}, "
                             f"the largest object {name} takes in one request")

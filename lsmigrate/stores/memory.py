@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from .. import basis
 from ..checksum import multipart_etag
 from ..scan import RemoteObject
-from ..uploads.base import Receipt, Store, StoreError, content_type
+from ..stores.base import Receipt, Store, StoreError, content_type
 
 MiB = 1024 * 1024
 MAX_COPY_SIZE = 5 * 1024 * MiB  # CopyObject's limit, as S3's
