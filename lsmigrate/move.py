@@ -17,8 +17,8 @@ from .origins import StoreOrigin
 from .outcome import Compared, FileResult, Outcome
 from .plan import plan_sync
 from .report import Progress
-from .sync import Filters, JsonLog, SyncSummary, run_sync
 from .stores.base import StoreError
+from .sync import Filters, JsonLog, SyncSummary, run_sync
 from .verify import VerifyReport
 
 

@@ -21,8 +21,8 @@ from lsmigrate.origins import LocalOrigin, StoreOrigin
 from lsmigrate.plan import plan, plan_sync
 from lsmigrate.retry import RetryPolicy
 from lsmigrate.scan import scan_local
-from lsmigrate.stores.memory import MemoryServer, MemoryStore
 from lsmigrate.stores.base import StoreError
+from lsmigrate.stores.memory import MemoryServer, MemoryStore
 from lsmigrate.verify import verify
 
 KiB = 1024

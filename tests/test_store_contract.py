@@ -15,8 +15,8 @@ import pytest
 from lsmigrate import basis
 from lsmigrate.checksum import multipart_etag
 from lsmigrate.endpoints import open_store, parse_url, with_overrides
-from lsmigrate.stores.memory import MemoryServer, MemoryStore
 from lsmigrate.stores.base import StoreError
+from lsmigrate.stores.memory import MemoryServer, MemoryStore
 
 MiB = 1024 * 1024
 BUCKET = "contract"

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 
 from ..stores import PROVIDERS
-from ..stores.provider import PartLimits
 from ..stores.base import Store
+from ..stores.provider import PartLimits
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
