@@ -28,8 +28,7 @@ class FileKind:
     name: str  # how an edit and its JSON document name the kind
     keyword: str  # the keyword argument (and the CLI's parameter) that names a file of this kind
     option: str  # the CLI option, without "--"
-    option_help: str
-    label: str  # the file's name in messages when none is given
+    option_help: str  # the CLI option's help
     holds: str  # VARIABLES or CHART_VALUES
     # (path, compose service, a list for notes of variables used unset or None) -> what the file sets, by name:
     # a variable's, or a chart value's dotted path
@@ -82,18 +81,18 @@ def _apply_values(path: Path) -> list[str]:
 
 
 ENV = FileKind(
-    name="env", keyword="env_file", option="env-file", label="env file", holds=VARIABLES,
+    name="env", keyword="env_file", option="env-file", holds=VARIABLES,
     option_help="Label Studio's docker env.list to read the target from.",
     read=_read_env, update=_update_env, text_settings=env_text_settings,
     # Lines lsmigrate wrote read alike; lines it left alone may not, and docker run would misread those.
     misread=envfile_rules.differences, apply_steps=_apply_env)
 COMPOSE = FileKind(
-    name="compose", keyword="compose", option="compose", label="compose file", holds=VARIABLES,
+    name="compose", keyword="compose", option="compose", holds=VARIABLES,
     option_help="docker-compose.yml whose Label Studio service sets the target.",
     read=_read_compose, update=_update_compose, text_settings=yaml_text_settings,
     misread=None, apply_steps=_apply_compose)
 VALUES = FileKind(
-    name="values", keyword="values", option="values", label="values file", holds=CHART_VALUES,
+    name="values", keyword="values", option="values", holds=CHART_VALUES,
     option_help="Helm values file (global.persistence.*) to read the target from.",
     read=_read_values, update=_update_values, text_settings=yaml_text_settings,
     misread=None, apply_steps=_apply_values)
