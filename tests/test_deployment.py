@@ -12,17 +12,15 @@ import pytest
 from lsmigrate.deployment import (
     DeploymentFileError,
     backups,
-    latest_backup,
     read_compose_environment,
     read_env_file,
     read_helm_values,
-    rollback,
     unified_diff,
     update_compose_text,
     update_env_text,
     update_helm_values_text,
-    write_with_backup,
 )
+from lsmigrate.deployment.backups import latest_backup, rollback, write_with_backup
 
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
 

@@ -16,13 +16,11 @@ from s3util import run
 
 from lsmigrate.deployment import (
     DeploymentFileError,
-    latest_backup,
-    rollback,
     update_compose_text,
     update_env_text,
     update_helm_values_text,
-    write_with_backup,
 )
+from lsmigrate.deployment.backups import latest_backup, rollback, write_with_backup
 
 
 def _listing(path: Path) -> dict:
