@@ -97,8 +97,9 @@ VALUES = FileKind(
     read=_read_values, update=_update_values, text_settings=yaml_text_settings,
     misread=None, apply_steps=_apply_values)
 
-# In this order: a switch's record is read as the first kind that reads it (an env file is no YAML, while any
-# YAML reads as a compose file), and the first variables file given names where settings come from.
+# In this order: a switch's record is read as the first kind that reads it (a YAML file does not read as an
+# env file, while an env file may read as one long YAML string), and the first variables file given names
+# where the settings come from.
 KINDS = (ENV, COMPOSE, VALUES)
 KIND = {kind.name: kind for kind in KINDS}
 
