@@ -1,6 +1,6 @@
 """The switch: point the deployment's own file at the bucket, only once every file is verified there.
 
-The edit itself is deployment.py's (comments, order and quoting kept, backup, atomic replace); this
+The edit itself is the deployment package's (comments, order and quoting kept, backup, atomic replace); this
 module decides which keys change, and what the operator does next.
 """
 
@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import deployment, envfile_rules, redact
+from . import deployment, redact
+from .deployment.kinds import KIND, VARIABLES, given, options
 from .endpoints import Target, TargetError
 from .labelstudio import ENV_PREFIXES, get_env
 from .stores import record_for
 
-FILE_OPTION = {"env": "env-file", "compose": "compose", "values": "values"}
 NGINX_VARIABLES = {"USE_NGINX_FOR_UPLOADS": "false", "USE_NGINX_FOR_EXPORT_DOWNLOADS": "false"}
 _NGINX_OFF = re.compile(r"USE_NGINX_FOR_UPLOADS[\"']?\s*[:=]\s*[\"']?(false|0|no)\b", re.IGNORECASE)
 
@@ -24,7 +24,7 @@ _NGINX_OFF = re.compile(r"USE_NGINX_FOR_UPLOADS[\"']?\s*[:=]\s*[\"']?(false|0|no
 @dataclass(frozen=True)
 class Edit:
     path: Path
-    kind: str  # env | compose | values
+    kind: str  # a deployment.KINDS name: env | compose | values
     old_text: str
     new_text: str
     secrets: tuple[str, ...] = field(default=(), repr=False)  # values to mask wherever they show
@@ -77,9 +77,9 @@ def helm_changes(target: Target) -> dict[str, object | None]:
 def prepare(target: Target, settings: Mapping[str, str], *, env_file: str | None = None, compose: str | None = None,
             compose_service: str | None = None, values: str | None = None, no_nginx: bool = False) -> Edit:
     """The edit that switches the deployment to `target` (not written yet)."""
-    chosen = [(kind, path) for kind, path in (("env", env_file), ("compose", compose), ("values", values)) if path]
+    chosen = given(env_file=env_file, compose=compose, values=values)
     if len(chosen) != 1:
-        raise TargetError("cutover edits one file: pass exactly one of --env-file, --compose or --values")
+        raise TargetError(f"cutover edits one file: pass exactly one of {options()}")
     kind, name = chosen[0]
     path = Path(name)
     old = deployment.read_text(path)
@@ -87,21 +87,17 @@ def prepare(target: Target, settings: Mapping[str, str], *, env_file: str | None
     if no_nginx:
         variables.update(NGINX_VARIABLES)
     secrets = {s for name, value in {**settings, **variables}.items() for s in redact.secrets_in(name, value)}
-    if kind == "env":
-        current = deployment.read_env_file(path)
-        new = deployment.update_env_text(old, _effective_names(current, _needed(current, variables)), name=name)
-    elif kind == "compose":
-        current = deployment.read_compose_environment(path, compose_service)  # env_file: entries included
-        new = deployment.update_compose_text(old, _effective_names(current, _needed(current, variables)),
-                                             service=compose_service, name=name)
+    current = kind.read(path, compose_service, None)
+    if kind.holds == VARIABLES:
+        changes: Mapping[str, object | None] = _effective_names(current, _needed(current, variables))
     else:
-        current = _flatten(deployment.read_helm_values(path))  # malformed YAML stops here, with its line
-        changes = helm_changes(target)
+        chart = helm_changes(target)
         if no_nginx:
-            changes.update({f"global.extraEnvironmentVars.{key}": value for key, value in NGINX_VARIABLES.items()})
-        new = deployment.update_helm_values_text(old, changes, name=name)
+            chart.update({f"global.extraEnvironmentVars.{key}": value for key, value in NGINX_VARIABLES.items()})
+        changes = chart
+    new = kind.update(old, changes, compose_service, name)
     secrets |= {s for name, value in current.items() for s in redact.secrets_in(name, value)}
-    return Edit(path, kind, old, new, tuple(s for s in secrets if len(s) >= 4))
+    return Edit(path, kind.name, old, new, tuple(s for s in secrets if len(s) >= 4))
 
 
 def _needed(current: Mapping[str, str], variables: Mapping[str, str]) -> dict[str, str]:
@@ -110,38 +106,18 @@ def _needed(current: Mapping[str, str], variables: Mapping[str, str]) -> dict[st
     return {name: value for name, value in variables.items() if get_env(name, current) != value}
 
 
-def _flatten(tree: Mapping, prefix: str = "") -> dict[str, object]:
-    flat: dict[str, object] = {}
-    for key, value in tree.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def next_steps(edit: Edit, target: Target) -> list[str]:
-    steps = []
-    if edit.kind == "env":
-        # Lines lsmigrate wrote read alike; lines it left alone may not, and docker run would misread those.
-        steps += envfile_rules.differences(edit.new_text, edit.path.name)
-        steps.append(f"Restart Label Studio with the new file, e.g. `docker run ... --env-file {edit.path} ...` "
-                     "(stop the old container first).")
-    elif edit.kind == "compose":
-        steps.append(f"Apply it: `docker compose -f {edit.path} up -d`.")
-    else:
-        steps.append(f"Apply it: `helm upgrade <release> heartex/label-studio -f {edit.path}`.")
-        steps.append("After this upgrade the chart no longer mounts the data PVC (it becomes an emptyDir): "
-                     "keep the PVC until you have checked Label Studio serves every file from the bucket.")
+    kind = KIND[edit.kind]
+    steps = kind.misread(edit.new_text, edit.path.name) if kind.misread else []
+    steps += kind.apply_steps(edit.path)
     if not _NGINX_OFF.search(edit.new_text):
-        option = FILE_OPTION[edit.kind]
         steps.append("Label Studio now hands uploads, avatars and exports to the nginx of its Docker image "
                      "(X-Accel-Redirect). Without that nginx in front (`label-studio start`, a custom image, a "
                      "plain proxy) they come out empty, as broken images: then set USE_NGINX_FOR_UPLOADS=false "
-                     f"and USE_NGINX_FOR_EXPORT_DOWNLOADS=false (the same `lsmigrate cutover --{option} "
+                     f"and USE_NGINX_FOR_EXPORT_DOWNLOADS=false (the same `lsmigrate cutover --{kind.option} "
                      f"{edit.path}` again with --no-nginx writes them).")
     steps.append("For direct browser uploads and media the browser fetches (audio, video), the bucket needs the "
                  "CORS rule from Label Studio's persistent storage guide (`lsmigrate doctor --apply-cors` sets it).")
-    steps.append(f"To undo: `lsmigrate cutover --rollback --{FILE_OPTION[edit.kind]} {edit.path}` (one switch "
+    steps.append(f"To undo: `lsmigrate cutover --rollback --{kind.option} {edit.path}` (one switch "
                  "per run, back to the original; `--rollback --list` shows them).")
     return steps

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import heapq
 import os
-import re
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import deployment, endpoints, envfile_rules
+from . import deployment, endpoints
+from .deployment.kinds import CHART_VALUES, FileKind, given
+from .deployment.settings import deployment_settings, file_variables
 from .endpoints import Target, TargetError
 from .journal import Journal, default_path
-from .labelstudio import ENV_PREFIXES, DataDir, NotADataDir, find_data_dir, get_env, is_data_dir
+from .labelstudio import DataDir, NotADataDir, find_data_dir, get_env, is_data_dir
 from .plan import Action, plan
 from .scan import LocalFile, Problem, scan_local
 from .stores import PROVIDERS, record_for
@@ -59,84 +59,6 @@ def source_from_data_dir(path: str | None, environ: Mapping[str, str] | None = N
     data_dir = find_data_dir(path, environ)
     data_dir = DataDir(data_dir.base.resolve())
     return Source(data_dir.media, data_dir)
-
-
-def _bare(name: str) -> str:
-    """A setting's name without Label Studio's LABEL_STUDIO_/HEARTEX_ prefix."""
-    for prefix in ENV_PREFIXES:
-        if prefix and name.startswith(prefix):
-            return name[len(prefix):]
-    return name
-
-
-# What lsmigrate takes the destination from (bucket, folder, endpoint, region, credentials), without Label
-# Studio's LABEL_STUDIO_/HEARTEX_ prefix.
-DESTINATION_PREFIXES = ("STORAGE_", "AWS_", "AZURE_", "GOOGLE_")
-_DIFFERENCE_RE = re.compile(r"lines? [0-9, ]+ \((?P<key>[^)]+)\): ")
-_warned: set[str] = set()
-
-
-def _warn(line: str) -> None:
-    """A warning on stderr, once per process (the deployment file is read several times in one command)."""
-    if line not in _warned:
-        _warned.add(line)
-        print(f"lsmigrate: warning: {line}", file=sys.stderr)
-
-
-def check_env_file_reading(path: str) -> None:
-    """Refuse an env file in which a variable lsmigrate takes the destination from reads differently under
-    `docker run --env-file` and docker compose (lsmigrate cannot know which of them reads the file, so it
-    could copy, verify and switch to a place Label Studio never reads); warn of any other such variable."""
-    text = deployment.read_text(path)
-    refused: list[tuple[str, str]] = []
-    for line in envfile_rules.differences(text, path):
-        m = _DIFFERENCE_RE.match(line.removeprefix(f"{path} "))
-        key = m["key"] if m else ""
-        if _bare(key).startswith(DESTINATION_PREFIXES):
-            refused.append((key, line))
-        else:
-            _warn(line)
-    if refused:
-        key, line = refused[0]
-        more = f" (also {', '.join(k for k, _ in refused[1:])})" if len(refused) > 1 else ""
-        raise deployment.DeploymentFileError(
-            f"{line}{more}. lsmigrate takes the destination from it and cannot tell which of the two reads this "
-            f"file: write it bare as `{key}=value` (no quotes, no spaces around '=', a comment on a line of its "
-            f"own), or, for a value no bare line carries alike, leave a bare `{key}` line and pass the value in "
-            "the environment that starts Label Studio")
-
-
-def file_variables(*, env_file: str | None = None, compose: str | None = None,
-                   compose_service: str | None = None) -> dict[str, str] | None:
-    """The variables the deployment file itself gives Label Studio; None when no file is given."""
-    if not (env_file or compose):
-        return None
-    found: dict[str, str] = {}
-    if env_file:
-        found.update(deployment.read_env_file(env_file))
-        check_env_file_reading(env_file)
-    if compose:
-        unset: list[str] = []
-        found.update(deployment.read_compose_environment(compose, compose_service, unset=unset))
-        for line in unset:
-            _warn(line)
-    return found
-
-
-def deployment_settings(*, env_file: str | None = None, compose: str | None = None,
-                        compose_service: str | None = None) -> dict[str, str]:
-    """The process environment overlaid with the deployment file's variables.
-
-    The file is what Label Studio reads: a setting it names hides every other spelling of that setting in
-    the environment (else a LABEL_STUDIO_ one there would win), and STORAGE_TYPE comes from the file alone.
-    """
-    own = file_variables(env_file=env_file, compose=compose, compose_service=compose_service)
-    if own is None:
-        return dict(os.environ)
-    hidden = {_bare(name) for name in own} | {"STORAGE_TYPE"}
-    settings = {name: value for name, value in os.environ.items() if _bare(name) not in hidden}
-    settings.update(own)
-    return settings
 
 
 def _prepared(kinds: list[str], named: dict[str, str], where: str, url: str | None) -> str | None:
@@ -187,16 +109,23 @@ def _helm_target(values: str, settings: Mapping[str, str], url: str | None) -> T
     return endpoints.from_helm_persistence(persistence, settings, source=values, provider=kind)
 
 
+def _chart_file(files: list[tuple[FileKind, str]]) -> str | None:
+    """The Helm values file among the deployment files given: it names the destination over any other."""
+    return next((path for kind, path in files if kind.holds == CHART_VALUES), None)
+
+
 def deployment_target(*, env_file: str | None = None, compose: str | None = None,
                       compose_service: str | None = None, values: str | None = None,
                       url: str | None = None) -> Target | None:
     """The destination the deployment names: the one it is switched to, or the one it is prepared for
     (a provider's bucket filled in, STORAGE_TYPE not set yet); None when it names none."""
     settings = deployment_settings(env_file=env_file, compose=compose, compose_service=compose_service)
-    if values:
-        return _helm_target(values, settings, url)
+    files = given(env_file=env_file, compose=compose, values=values)
+    chart = _chart_file(files)
+    if chart:
+        return _helm_target(chart, settings, url)
     own = file_variables(env_file=env_file, compose=compose, compose_service=compose_service)
-    return _variables_target(settings, settings if own is None else own, env_file or compose or "the environment",
+    return _variables_target(settings, settings if own is None else own, files[0][1] if files else "the environment",
                              url)
 
 
@@ -206,15 +135,17 @@ def live_target(*, env_file: str | None = None, compose: str | None = None, comp
 
     Label Studio's Azure settings name an account, never an endpoint, so `endpoint_url` (--endpoint-url) is
     how that account is reached; the other providers' endpoints are the file's own."""
-    if values:
-        persistence = deployment.read_helm_values(values)
-        live = endpoints.from_helm_persistence(persistence, dict(os.environ), source=values) \
-            if str(persistence.get("type") or "volume") != "volume" else None
-    elif env_file or compose:
-        settings = deployment_settings(env_file=env_file, compose=compose, compose_service=compose_service)
-        live = endpoints.from_settings(settings, source=env_file or compose or "")
-    else:
+    files = given(env_file=env_file, compose=compose, values=values)
+    if not files:
         return None
+    chart = _chart_file(files)
+    if chart:
+        persistence = deployment.read_helm_values(chart)
+        live = endpoints.from_helm_persistence(persistence, dict(os.environ), source=chart) \
+            if str(persistence.get("type") or "volume") != "volume" else None
+    else:
+        settings = deployment_settings(env_file=env_file, compose=compose, compose_service=compose_service)
+        live = endpoints.from_settings(settings, source=files[0][1])
     if live is not None and live.provider == "azure" and endpoint_url:
         live = replace(live, endpoint_url=endpoint_url)
     return live

@@ -198,7 +198,7 @@ def test_unwritable_directory_leaves_the_file_untouched(migrated, s3_bucket, tmp
     env_list = tmp_path / "env.list"
     env_list.write_text(ENV_LIST)
     if os.geteuid() == 0:  # root writes anywhere: make the atomic replace fail as a read-only dir would
-        import lsmigrate.deployment as deployment
+        import lsmigrate.deployment.backups as deployment
 
         def refuse(*args, **kwargs):
             raise PermissionError(13, "Permission denied")

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lsmigrate import backups
-from lsmigrate.backups import latest_backup, rollback, write_with_backup
 from lsmigrate.deployment import (
     DeploymentFileError,
+    backups,
     read_compose_environment,
     read_env_file,
     read_helm_values,
@@ -21,6 +20,7 @@ from lsmigrate.deployment import (
     update_env_text,
     update_helm_values_text,
 )
+from lsmigrate.deployment.backups import latest_backup, rollback, write_with_backup
 
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
 

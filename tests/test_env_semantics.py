@@ -44,7 +44,7 @@ VALUES = {
 
 
 def _differences(text: str, name: str) -> list[str]:
-    from lsmigrate import envfile_rules  # here, so that the writing tests run (and fail) without it
+    from lsmigrate.deployment import envfile_rules  # here, so that the writing tests run (and fail) without it
 
     return envfile_rules.differences(text, name)
 

@@ -14,17 +14,17 @@ from pathlib import Path
 import pytest
 from s3util import run
 
-from lsmigrate.backups import latest_backup, rollback, write_with_backup
 from lsmigrate.deployment import (
     DeploymentFileError,
     update_compose_text,
     update_env_text,
     update_helm_values_text,
 )
+from lsmigrate.deployment.backups import latest_backup, rollback, write_with_backup
 
 
 def _listing(path: Path) -> dict:
-    from lsmigrate import backups  # here, so that the other tests run (and fail) without it
+    from lsmigrate.deployment import backups  # here, so that the other tests run (and fail) without it
 
     return backups.listing(path)
 
@@ -202,7 +202,7 @@ def test_an_unreadable_record_stops_the_rollback_with_one_line(tmp_path):
 
 _DIE = """
 import os, pathlib, sys
-from lsmigrate import backups
+from lsmigrate.deployment import backups
 target, action = sys.argv[1], sys.argv[2]
 real_replace, real_unlink = os.replace, pathlib.Path.unlink
 def replace(src, dst, *args, **kwargs):
