@@ -16,13 +16,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
-from .endpoints import Target, open_store
+from .endpoints import open_store
 from .engine import Engine, Settings, Stats, settled_without_transfer
 from .journal import Journal, Record
 from .origins import LocalOrigin, StoreOrigin
 from .outcome import FileResult, Outcome
 from .plan import Action
 from .report import Progress
+from .target import Target
 
 TOPIC = "lsmigrate-journal"
 _SECRET_FIELDS = ("access_key", "secret_key", "account_key", "connection_string")

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import basis, endpoints
-from .endpoints import Target
 from .engine import Settings
 from .jobs import destination_label
 from .journal import Journal, default_path, state_dir
@@ -19,6 +18,7 @@ from .plan import plan_sync
 from .report import Progress
 from .stores.base import StoreError
 from .sync import Filters, JsonLog, SyncSummary, run_sync
+from .target import Target
 from .verify import VerifyReport
 
 

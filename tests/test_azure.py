@@ -16,7 +16,6 @@ adlfs = pytest.importorskip("adlfs")
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas  # noqa: E402
 
 from lsmigrate.checksum import digest_file  # noqa: E402
-from lsmigrate.endpoints import Target  # noqa: E402
 from lsmigrate.engine import Engine, Settings, part_size_for  # noqa: E402
 from lsmigrate.journal import Journal  # noqa: E402
 from lsmigrate.origins import LocalOrigin  # noqa: E402
@@ -24,6 +23,7 @@ from lsmigrate.plan import plan  # noqa: E402
 from lsmigrate.scan import LocalFile, RemoteObject, scan_local  # noqa: E402
 from lsmigrate.stores.azure.store import AzureStore, in_code_point_order  # noqa: E402
 from lsmigrate.stores.base import Receipt, StoreError  # noqa: E402
+from lsmigrate.target import Target  # noqa: E402
 
 MiB = 1024 * 1024
 FOLDER = "lsdata"

@@ -12,10 +12,10 @@ from gcsfront import GRANULE, GCSFront
 from lsdata import make_data_dir
 from s3util import run_process
 
-from lsmigrate.endpoints import Target
 from lsmigrate.engine import part_size_for
 from lsmigrate.stores.base import StoreError
 from lsmigrate.stores.gcs.store import STALLS, GCSStore
+from lsmigrate.target import Target
 
 MiB = 1024 * 1024
 CHUNK = 9_000_000  # over GCS's 8 MiB minimum part (smaller ones become 8 MiB anyway), off the 256 KiB grid

@@ -9,9 +9,9 @@ import re
 from lsdata import make_data_dir
 from s3util import all_objects, run
 
-from lsmigrate.endpoints import Target
 from lsmigrate.stores.base import StoreError
 from lsmigrate.stores.s3.store import S3Store
+from lsmigrate.target import Target
 
 MiB = 1024 * 1024
 SMALL_PARTS = ("--chunk-size", "5MiB", "--multipart-threshold", "8MiB", "--retries", "0")

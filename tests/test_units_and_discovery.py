@@ -15,6 +15,7 @@ from lsmigrate.labelstudio import NotADataDir, category, default_base_data_dir, 
 from lsmigrate.outcome import Outcome
 from lsmigrate.plan import plan
 from lsmigrate.scan import LocalFile, Problem, RemoteObject, scan_local
+from lsmigrate.target import TargetError
 from lsmigrate.units import parse_size
 
 MiB = 1024 * 1024
@@ -72,7 +73,7 @@ def test_target_urls():
     assert endpoints.parse_url("gs://bkt").folder == "" and endpoints.parse_url("az://ctr/f").provider == "azure"
     for bad in ("http://x/y", "s3://", "bucket/folder", "s3://key:secret@bucket/x", "s3://$(reboot)/x",
                 "gs://UPPER/x", "az://a--b/x", "az://c/f"):
-        with pytest.raises(endpoints.TargetError):
+        with pytest.raises(TargetError):
             endpoints.parse_url(bad)
 
 
@@ -85,9 +86,9 @@ def test_target_from_label_studio_settings_hides_secrets():
     assert target.url == "s3://bkt/ls" and target.secret_key == "s3cr3t-value"
     assert "s3cr3t-value" not in repr(target)
     assert endpoints.from_settings({}) is None
-    with pytest.raises(endpoints.TargetError, match="STORAGE_AWS_BUCKET_NAME"):
+    with pytest.raises(TargetError, match="STORAGE_AWS_BUCKET_NAME"):
         endpoints.from_settings({"STORAGE_TYPE": "s3"})
-    with pytest.raises(endpoints.TargetError, match="not valid JSON"):
+    with pytest.raises(TargetError, match="not valid JSON"):
         endpoints.from_settings({"STORAGE_TYPE": "s3", "STORAGE_AWS_BUCKET_NAME": "bkt",
                                  "STORAGE_AWS_OBJECT_PARAMETERS": "{oops"})
 
