@@ -13,9 +13,9 @@ from pathlib import Path
 
 from . import deployment, redact
 from .deployment.kinds import KIND, VARIABLES, given, options
-from .endpoints import Target, TargetError
 from .labelstudio import ENV_PREFIXES, get_env
 from .stores import record_for
+from .target import Target, TargetError
 
 NGINX_VARIABLES = {"USE_NGINX_FOR_UPLOADS": "false", "USE_NGINX_FOR_EXPORT_DOWNLOADS": "false"}
 _NGINX_OFF = re.compile(r"USE_NGINX_FOR_UPLOADS[\"']?\s*[:=]\s*[\"']?(false|0|no)\b", re.IGNORECASE)

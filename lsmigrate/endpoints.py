@@ -14,14 +14,10 @@ from urllib.parse import urlsplit
 
 from .labelstudio import get_env
 from .stores import PROVIDERS, by_scheme, record_for
-from .target import Target, TargetError  # TargetError: moved: re-export until merge (Target is used here too)
+from .target import Target, TargetError
 
 __all__ = ["Target", "TargetError", "check_bucket", "check_endpoint", "from_helm_persistence", "from_settings",
            "is_remote", "open_store", "parse_url", "public", "with_overrides"]
-
-# Where each provider's bucket (container) is named: Label Studio's variable, and the Helm chart's key.
-BUCKET_VARIABLE = {name: record.bucket_variable for name, record in PROVIDERS.items()}  # moved: re-export until merge
-HELM_BUCKET_KEY = {name: record.helm.bucket for name, record in PROVIDERS.items()}  # moved: re-export until merge
 
 
 def check_bucket(kind: str, name: str, where: str) -> str:

@@ -12,13 +12,13 @@ from pathlib import Path
 from . import deployment, endpoints
 from .deployment.kinds import CHART_VALUES, FileKind, given
 from .deployment.settings import deployment_settings, file_variables
-from .endpoints import Target, TargetError
 from .journal import Journal, default_path
 from .labelstudio import DataDir, NotADataDir, find_data_dir, get_env, is_data_dir
 from .plan import Action, plan
 from .scan import LocalFile, Problem, scan_local
 from .stores import PROVIDERS, record_for
 from .stores.base import Store
+from .target import Target, TargetError
 
 
 @dataclass(frozen=True)
@@ -61,17 +61,17 @@ def source_from_data_dir(path: str | None, environ: Mapping[str, str] | None = N
     return Source(data_dir.media, data_dir)
 
 
-def _prepared(kinds: list[str], named: dict[str, str], where: str, url: str | None) -> str | None:
+def _prepared(providers: list[str], named: dict[str, str], where: str, url: str | None) -> str | None:
     """The one provider a file is prepared for (its bucket filled in, the switch not made yet); --to chooses
     between two."""
     chosen = endpoints.parse_url(url).provider if url else None
-    if len(kinds) > 1 and chosen in kinds:
+    if len(providers) > 1 and chosen in providers:
         return chosen
-    if len(kinds) > 1:
-        listed = " and ".join(f"{kind} ({named[kind]})" for kind in kinds)
+    if len(providers) > 1:
+        listed = " and ".join(f"{provider} ({named[provider]})" for provider in providers)
         raise TargetError(f"{where} is prepared for two destinations at once: {listed}; keep one provider's "
                           "settings, or pass --to to choose")
-    return kinds[0] if kinds else None
+    return providers[0] if providers else None
 
 
 def _variables_target(settings: Mapping[str, str], own: Mapping[str, str], where: str,
@@ -79,12 +79,13 @@ def _variables_target(settings: Mapping[str, str], own: Mapping[str, str], where
     live = endpoints.from_settings(settings, source=where)
     if live is not None:
         return live
-    named = {kind: get_env(name, own) or "" for kind, name in endpoints.BUCKET_VARIABLE.items()}
-    kind = _prepared([kind for kind, bucket in named.items() if bucket], named, f"{where} (no STORAGE_TYPE yet)", url)
-    if kind is None:
+    named = {name: get_env(record.bucket_variable, own) or "" for name, record in PROVIDERS.items()}
+    provider = _prepared([name for name, bucket in named.items() if bucket], named,
+                         f"{where} (no STORAGE_TYPE yet)", url)
+    if provider is None:
         return None
     # The LABEL_STUDIO_ form wins in Label Studio's lookup, so this names the provider whatever else is set.
-    return endpoints.from_settings({**settings, "LABEL_STUDIO_STORAGE_TYPE": kind}, source=where)
+    return endpoints.from_settings({**settings, "LABEL_STUDIO_STORAGE_TYPE": provider}, source=where)
 
 
 def _helm_target(values: str, settings: Mapping[str, str], url: str | None) -> Target | None:
@@ -92,21 +93,21 @@ def _helm_target(values: str, settings: Mapping[str, str], url: str | None) -> T
     if str(persistence.get("type") or "volume") != "volume":
         return endpoints.from_helm_persistence(persistence, settings, source=values)
     config = persistence.get("config") if isinstance(persistence.get("config"), Mapping) else {}
-    sections = {kind: config.get(kind) for kind in endpoints.HELM_BUCKET_KEY if isinstance(config.get(kind), Mapping)}
-    named = {kind: str(section.get(endpoints.HELM_BUCKET_KEY[kind]) or "") for kind, section in sections.items()}
+    sections = {name: config[name] for name in PROVIDERS if isinstance(config.get(name), Mapping)}
+    named = {name: str(section.get(PROVIDERS[name].helm.bucket) or "") for name, section in sections.items()}
     where = f"{values} (global.persistence.type still volume)"
-    kind = _prepared([kind for kind, bucket in named.items() if bucket], named, where, url)
-    if kind is None and url:
+    provider = _prepared([name for name, bucket in named.items() if bucket], named, where, url)
+    if provider is None and url:
         # Not prepared, but config.<provider> may already hold the credentials (inline or by secret): the
         # bucket comes from --to.
-        given = endpoints.parse_url(url)
-        if given.provider in sections:
-            kind = given.provider
-            sections[kind] = {**sections[kind], endpoints.HELM_BUCKET_KEY[kind]: given.bucket}
-    if kind is None:
+        given_url = endpoints.parse_url(url)
+        if given_url.provider in sections:
+            provider = given_url.provider
+            sections[provider] = {**sections[provider], PROVIDERS[provider].helm.bucket: given_url.bucket}
+    if provider is None:
         return None
-    persistence = {**persistence, "config": {**config, kind: sections[kind]}}
-    return endpoints.from_helm_persistence(persistence, settings, source=values, provider=kind)
+    persistence = {**persistence, "config": {**config, provider: sections[provider]}}
+    return endpoints.from_helm_persistence(persistence, settings, source=values, provider=provider)
 
 
 def _chart_file(files: list[tuple[FileKind, str]]) -> str | None:
@@ -146,7 +147,7 @@ def live_target(*, env_file: str | None = None, compose: str | None = None, comp
     else:
         settings = deployment_settings(env_file=env_file, compose=compose, compose_service=compose_service)
         live = endpoints.from_settings(settings, source=files[0][1])
-    if live is not None and live.provider == "azure" and endpoint_url:
+    if live is not None and not record_for(live.provider).settings_hold_endpoint and endpoint_url:
         live = replace(live, endpoint_url=endpoint_url)
     return live
 
