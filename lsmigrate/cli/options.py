@@ -10,7 +10,8 @@ import click
 from ..engine import Settings
 from ..jobs import Source, resolve_target, source_from_data_dir, source_from_path
 from ..units import parse_size
-from ..workflow.options import RunOptions
+from ..workflow.options import RunOptions, no_progress
+from .output import progress_bars
 
 
 class SizeType(click.ParamType):
@@ -170,7 +171,8 @@ def run_options(kwargs, *, quiet: bool = False, as_json: bool = False, listener=
                       scheduler=kwargs.get("scheduler"), env_file=kwargs.get("env_file"),
                       compose=kwargs.get("compose"), compose_service=kwargs.get("compose_service"),
                       values=kwargs.get("values"), endpoint_url=kwargs.get("endpoint_url"),
-                      allow_empty=bool(kwargs.get("allow_empty")), progress=not (quiet or as_json),
+                      allow_empty=bool(kwargs.get("allow_empty")),
+                      progress=no_progress if quiet or as_json else progress_bars,
                       listener=listener)
 
 

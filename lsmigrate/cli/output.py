@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ..report import render_verify, shown
+from ..report import Progress, render_verify, shown
 from ..workflow.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_VERIFY
 
 
@@ -53,6 +53,11 @@ def file_log(verbose: int):
         tqdm.write(f"{result.outcome.value:<9} {result.basis or '-':<14} {shown(result.rel)}{why}", file=sys.stderr)
 
     return line
+
+
+def progress_bars(label: str) -> Progress:
+    """Two tqdm bars for one transfer, when stderr is a terminal."""
+    return Progress(enabled=None, label=label)
 
 
 def setup_logging(verbose: int) -> None:

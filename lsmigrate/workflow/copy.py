@@ -6,20 +6,15 @@ from ..engine import Engine
 from ..jobs import Source, describe, open_job
 from ..journal import state_dir
 from ..lock import DestinationLock
-from ..report import Progress, copy_document, verify_document
+from ..report import copy_document, verify_document
 from ..verify import verify
 from .errors import Refused
 from .options import RunOptions
 
 
-def progress_for(opts: RunOptions, label: str = "copy") -> Progress:
-    """Progress bars for one transfer: on a terminal, unless -q or --json turned them off."""
-    return Progress(enabled=None if opts.progress else False, label=label)
-
-
 def run_copy(source: Source, target, opts: RunOptions) -> dict:
     settings = opts.settings
-    progress = progress_for(opts)
+    progress = opts.progress("copy")
     try:
         with open_job(source, target, state=opts.state, transfers=settings.transfers,
                       retries=settings.retries) as job, \
@@ -69,7 +64,7 @@ def run_move(current, target, opts: RunOptions) -> dict:
     """The copy step of a move: `sync` from the current destination."""
     from ..move import copy_objects
 
-    progress = progress_for(opts, "move")
+    progress = opts.progress("move")
     try:
         outcome = copy_objects(current, target, settings=opts.settings, state=opts.state, progress=progress)
     finally:

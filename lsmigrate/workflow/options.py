@@ -6,6 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..engine import Settings
+from ..report import Progress
+
+
+def no_progress(label: str) -> Progress:
+    return Progress(enabled=False, label=label)
 
 
 @dataclass(frozen=True)
@@ -21,7 +26,7 @@ class RunOptions:
     values: str | None = None
     endpoint_url: str | None = None
     allow_empty: bool = False  # switch even over a data dir with no file at all
-    progress: bool = True  # progress bars when stderr is a terminal (off with -q and --json)
+    progress: Callable[[str], Progress] = no_progress  # makes one transfer's progress display (the CLI's bars)
     listener: Callable | None = None  # called with each file's result as a copy settles it (-v)
 
     @property

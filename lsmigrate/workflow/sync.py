@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from ..jobs import describe, destination_label, local_files, source_from_path
 from ..journal import state_dir
 from ..report import copy_document
-from .copy import on_cluster, progress_for
+from .copy import on_cluster
 from .errors import Refused
 from .options import RunOptions
 
@@ -58,7 +58,7 @@ def run_sync(request: SyncRequest, opts: RunOptions) -> Synced:
     source_store, entries, origin, label = _source_side(request, source_target, opts)
     log = sync.JsonLog(request.json_log)
     _tell_listener_too(log, opts.listener)
-    progress = progress_for(opts, "sync")
+    progress = opts.progress("sync")
     try:
         executor = None
         if opts.executor == "dask":
