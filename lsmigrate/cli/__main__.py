@@ -1,0 +1,5 @@
+"""`python -m lsmigrate.cli`."""
+
+from . import main
+
+main()
