@@ -15,8 +15,6 @@ from .outcome import Compared, Outcome
 from .scan import LocalFile, Problem, RemoteObject, mtime_ns
 from .stores.base import StoreError
 
-Do = Outcome  # moved: re-export until merge (the plan's decisions are Outcome.COPY, SKIP, CHECK, EXTRA, PROBLEM)
-
 
 @dataclass(frozen=True, slots=True)
 class Action:

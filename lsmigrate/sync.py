@@ -88,10 +88,6 @@ class SyncSummary:
     delete_failures: list[tuple[str, str]] = field(default_factory=list)
     took_over_lock: dict | None = None
 
-    @property
-    def bases(self) -> Counter:  # moved: re-export until merge (cli.py reads it; now `compared_by`)
-        return self.compared_by
-
 
 def _tap(actions: Iterable[Action], filters: Filters, deletes: DeletePlan | None, compared_by: Counter) -> Iterator[Action]:
     for action in actions:

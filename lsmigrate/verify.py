@@ -16,11 +16,6 @@ from .outcome import FOUND, FOUND_WANTING, FileResult, Outcome
 from .plan import Action
 from .stores.base import StoreError
 
-# moved: re-export until merge (the words are outcome.Outcome's; FILE_STATUSES is outcome.FOUND)
-OK, MISSING, DIFFERENT, EXTRA = Outcome.OK, Outcome.MISSING, Outcome.DIFFERENT, Outcome.EXTRA
-UNCHECKED, ERROR, SKIPPED = Outcome.UNCHECKED, Outcome.ERROR, Outcome.SKIPPED
-FILE_STATUSES = FOUND
-
 
 @dataclass
 class VerifyReport:

@@ -12,12 +12,12 @@ import threading
 import click
 
 from ..deployment import DeploymentFileError
-from ..endpoints import TargetError
 from ..engine import SettingsError
 from ..journal import JournalError
 from ..labelstudio import NotADataDir
 from ..lock import LockHeld
-from ..uploads.base import StoreError
+from ..stores.errors import StoreError
+from ..target import TargetError
 from ..workflow.errors import NothingToMove, Refused
 from ..workflow.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_TERMINATED
 from .output import fail

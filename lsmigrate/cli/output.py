@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from ..outcome import Outcome
 from ..report import Progress, render_verify, shown
 from ..workflow.exit_codes import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_VERIFY
 
@@ -48,7 +49,7 @@ def file_log(verbose: int):
     from tqdm import tqdm
 
     def line(result) -> None:
-        why = f": {shown(result.reason)}" if result.reason and result.outcome.value in ("failed", "problem") else ""
+        why = f": {shown(result.reason)}" if result.reason and result.outcome in (Outcome.FAILED, Outcome.PROBLEM) else ""
         # tqdm.write keeps the lines clear of the progress bars (it prints plainly when there are none).
         tqdm.write(f"{result.outcome.value:<9} {result.basis or '-':<14} {shown(result.rel)}{why}", file=sys.stderr)
 

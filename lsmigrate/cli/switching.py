@@ -119,7 +119,7 @@ def cutover_command(data_dir, to, dry_run, yes, no_nginx, rollback, list_switche
 
 def roll_back(kwargs, *, list_switches: bool, force: bool, as_json: bool, quiet: bool) -> None:
     """cutover --rollback [--list]: one step back, or the recorded switches; exits."""
-    from .. import backups
+    from ..deployment import backups
 
     files = [f for f in (kwargs.get("env_file"), kwargs.get("compose"), kwargs.get("values")) if f]
     if len(files) != 1:

@@ -2,13 +2,12 @@
 parts, resumed, copied server-side), limits (rate, byte budget, buffers), sizes (what a provider takes) and
 results (what a run adds up to)."""
 
-from ..outcome import FileResult, Outcome  # moved: re-export until merge (their home is lsmigrate.outcome)
 from .limits import BufferPool, ByteBudget, RateLimit
 from .results import Stats, settled_without_transfer
 from .scheduling import Engine, abort_orphans
 from .sizes import Settings, SettingsError, check_sizes, part_size_for
 
 __all__ = [
-    "BufferPool", "ByteBudget", "Engine", "FileResult", "Outcome", "RateLimit", "Settings", "SettingsError", "Stats",
+    "BufferPool", "ByteBudget", "Engine", "RateLimit", "Settings", "SettingsError", "Stats",
     "abort_orphans", "check_sizes", "part_size_for", "settled_without_transfer",
 ]

@@ -64,8 +64,9 @@ def run_cutover(source: Source | None, target, opts: RunOptions, *, dry_run: boo
                 approve: Approve, current=None) -> dict:
     """The switch's document: refused (with why) unless every file is verified; `approve` is asked before
     the file is written (not on a dry run, nor when there is nothing to change)."""
-    from .. import backups, cutover
-    from ..jobs import deployment_settings
+    from .. import cutover
+    from ..deployment import backups
+    from ..deployment.settings import deployment_settings
 
     settings = deployment_settings(env_file=opts.env_file, compose=opts.compose,
                                    compose_service=opts.compose_service)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..engine import Settings, check_sizes, part_size_for
 from ..estimate import estimate, probe
 from ..jobs import Source, describe, open_job
-from ..plan import Do, Summary
+from ..outcome import Outcome
+from ..plan import Summary
 from ..report import plan_document
 from ..scan import LocalFile, scan_local
 from .options import RunOptions
@@ -48,8 +49,8 @@ def _count(job, summary: Summary, settings: Settings, split: SplitCounter | None
     part_size, larger = part_size_of(0), []
     for action in job.actions(traverse=traverse):
         summary.add(action)
-        sending = action.do is Do.COPY
-        if action.do is Do.CHECK:  # dry run: compare now, write nothing
+        sending = action.do is Outcome.COPY
+        if action.do is Outcome.CHECK:  # dry run: compare now, write nothing
             from ..compare import compare
 
             result = compare(action.local, action.remote, job.store, chunk_size=settings.chunk_size)
@@ -57,7 +58,7 @@ def _count(job, summary: Summary, settings: Settings, split: SplitCounter | None
             sending = not result.same
             if not result.same and split:
                 split.add(action.local.size)
-        elif action.do is Do.COPY and split:
+        elif action.do is Outcome.COPY and split:
             split.add(action.local.size)
         size = action.local.size if sending else 0
         if size > settings.multipart_threshold and part_size_of(size) > part_size and len(larger) < MAX_LARGER_PARTS:

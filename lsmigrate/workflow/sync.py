@@ -36,7 +36,8 @@ class Synced:
 def side_target(location: str, endpoint: str | None):
     """A sync side's target: None for a local path, else the URL's target with its credentials."""
     from .. import endpoints
-    from ..jobs import deployment_settings, with_credentials
+    from ..deployment.settings import deployment_settings
+    from ..jobs import with_credentials
 
     if not endpoints.is_remote(location):
         return None
@@ -111,7 +112,7 @@ def _document(outcome, label: str, dest_target) -> dict:
     doc = copy_document(outcome.stats, source=label, destination=describe(dest_target))
     doc.update(deleted=outcome.deleted, delete_refused=outcome.delete_refused,
                delete_failures=[{"path": r, "reason": m} for r, m in outcome.delete_failures],
-               compared_by=dict(outcome.bases))
+               compared_by=dict(outcome.compared_by))
     if outcome.took_over_lock:
         doc["took_over_lock_of_pid"] = outcome.took_over_lock.get("pid")
     return doc

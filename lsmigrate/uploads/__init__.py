@@ -1,1 +1,0 @@
-"""moved: re-export until merge (the stores now live in lsmigrate.stores)."""
