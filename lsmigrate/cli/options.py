@@ -7,8 +7,11 @@ from dataclasses import replace
 
 import click
 
+from ..deployment.kinds import KINDS
 from ..engine import Settings
 from ..jobs import Source, resolve_target, source_from_data_dir, source_from_path
+from ..stores import record_for
+from ..stores.provider import CliWords
 from ..units import parse_size
 from ..workflow.options import RunOptions, no_progress
 from .output import progress_bars
@@ -39,45 +42,38 @@ TARGET = ("env-file", "compose", "compose-service", "values", "endpoint-url", "r
 JOURNAL = ("state", "retries", "include-legacy-export", "copy-links")
 TRANSFER = ("transfers", "chunk-size", "multipart-threshold", "bwlimit", "executor", "scheduler")
 
-_ENDPOINT_HELP = {
-    None: "The destination's endpoint: an S3-compatible server, a GCS emulator or an Azure blob endpoint "
-          "(default: each provider's variables, else its public endpoint).",
-    "s3": "An S3-compatible server, e.g. http://minio:9000 (default: STORAGE_AWS_ENDPOINT_URL, AWS_ENDPOINT_URL, "
-          "else AWS).",
-    "gcs": "A GCS endpoint, e.g. an emulator's http://localhost:4443 (default: STORAGE_EMULATOR_HOST, else "
-           "Google's).",
-    "azure": "The blob endpoint, e.g. Azurite's http://127.0.0.1:10000/devstoreaccount1 (default: the connection "
-             "string's, else https://<account>.blob.core.windows.net).",
-}
-_CHUNK_HELP = {
-    None: "Part size for large files (S3: grown to stay within 10,000 parts; GCS: rounded up to 256 KiB; "
-          "Azure: the block size).",
-    "s3": "Part size for multipart uploads (at least 5 MiB, grown to stay within 10,000 parts).",
-    "gcs": "Chunk size of resumable uploads (at least 8 MiB, rounded up to a multiple of 256 KiB).",
-    "azure": "Block size for large blobs (at least 1 MiB, grown to stay within 50,000 blocks).",
-}
-_BUSY = {None: "SlowDown/ServerBusy, ", "s3": "SlowDown, ", "gcs": "", "azure": "ServerBusy, "}
-_THRESHOLD_HELP = {None: "Files larger than this are sent in parts.", "s3": "Files larger than this go multipart.",
-                   "gcs": "Files larger than this go in a resumable session, chunk by chunk.",
-                   "azure": "Files larger than this go as blocks, committed at the end."}
+# The help of an option shared by every provider (None); local-to-<provider> words it as the record says.
+_ANY_PROVIDER = CliWords(
+    endpoint_help="The destination's endpoint: an S3-compatible server, a GCS emulator or an Azure blob endpoint "
+                  "(default: each provider's variables, else its public endpoint).",
+    chunk_help="Part size for large files (S3: grown to stay within 10,000 parts; GCS: rounded up to 256 KiB; "
+               "Azure: the block size).",
+    threshold_help="Files larger than this are sent in parts.",
+    busy="SlowDown/ServerBusy, ",
+    examples=())
+
+
+def _words(provider: str | None) -> CliWords:
+    return record_for(provider).words if provider else _ANY_PROVIDER
 
 
 def _shared_options(provider: str | None) -> dict:
     """Every shared option by name, its help worded for `provider`."""
+    words = _words(provider)
+    files = {kind.option: click.option(f"--{kind.option}", type=click.Path(dir_okay=False), help=kind.option_help)
+             for kind in KINDS}
     return {
-        "env-file": click.option("--env-file", type=click.Path(dir_okay=False), help="Label Studio's docker env.list to read the target from."),
-        "compose": click.option("--compose", type=click.Path(dir_okay=False), help="docker-compose.yml whose Label Studio service sets the target."),
+        **files,
         "compose-service": click.option("--compose-service", help="The Label Studio service's name in --compose, when it cannot be told."),
-        "values": click.option("--values", type=click.Path(dir_okay=False), help="Helm values file (global.persistence.*) to read the target from."),
-        "endpoint-url": click.option("--endpoint-url", help=_ENDPOINT_HELP[provider]),
+        "endpoint-url": click.option("--endpoint-url", help=words.endpoint_help),
         "region": click.option("--region", help="The S3 bucket's region (default: STORAGE_AWS_REGION_NAME, AWS_REGION)."),
         "transfers": click.option("--transfers", type=click.IntRange(1, 256), default=16, show_default=True, help="Files (and parts) in flight at once."),
-        "chunk-size": click.option("--chunk-size", type=POSITIVE_SIZE, default="16MiB", show_default=True, help=_CHUNK_HELP[provider]),
+        "chunk-size": click.option("--chunk-size", type=POSITIVE_SIZE, default="16MiB", show_default=True, help=words.chunk_help),
         "multipart-threshold": click.option("--multipart-threshold", type=SIZE, default="32MiB", show_default=True,
-                                            help=_THRESHOLD_HELP[provider]),
+                                            help=words.threshold_help),
         "state": click.option("--state", type=click.Path(dir_okay=False), help="The journal file (default: under $XDG_STATE_HOME/lsmigrate/)."),
         "retries": click.option("--retries", type=click.IntRange(0, 50), default=5, show_default=True, help=(
-            f"Retries of a request that can succeed again (429, 5xx, {_BUSY[provider]}timeouts, dropped "
+            f"Retries of a request that can succeed again (429, 5xx, {words.busy}timeouts, dropped "
             "connections; never auth, permission, not-found or checksum errors), after 1, 2, 4 ... s (jittered, "
             "at most 20 s) or the server's Retry-After (up to 30 s). An endpoint that never accepts the connection "
             "fails within (N+1) x 5 s connect timeout + those waits: 61 s for 5, 18 s for 2 (one that accepts "
@@ -152,7 +148,7 @@ def apply_cors_option(func):
 
 def target_option_names(provider: str) -> tuple[str, ...]:
     """The target options of local-to-`provider`: --region is S3's alone."""
-    return TARGET if provider == "s3" else tuple(name for name in TARGET if name != "region")
+    return TARGET if record_for(provider).offers_region else tuple(name for name in TARGET if name != "region")
 
 
 def settings_from(kwargs) -> Settings:

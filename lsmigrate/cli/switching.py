@@ -7,8 +7,11 @@ import time
 
 import click
 
+from ..deployment.kinds import given
+from ..deployment.kinds import options as file_options
 from ..jobs import describe
 from ..report import render_copy, render_verify
+from ..stores import PROVIDERS, record_for
 from ..workflow.cutover import current_to_move, run_cutover
 from ..workflow.doctor import run_doctor
 from ..workflow.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, EXIT_VERIFY
@@ -121,9 +124,9 @@ def roll_back(kwargs, *, list_switches: bool, force: bool, as_json: bool, quiet:
     """cutover --rollback [--list]: one step back, or the recorded switches; exits."""
     from ..deployment import backups
 
-    files = [f for f in (kwargs.get("env_file"), kwargs.get("compose"), kwargs.get("values")) if f]
+    files = [path for _, path in given(**kwargs)]
     if len(files) != 1:
-        fail("--rollback takes exactly one of --env-file, --compose or --values")
+        fail(f"--rollback takes exactly one of {file_options()}")
     if list_switches:
         doc = backups.listing(files[0])
         emit(doc, as_json, backups.render_listing(doc))
@@ -169,9 +172,9 @@ def preflight(target, opts, *, apply_cors: bool, as_json: bool, quiet: bool) -> 
 def run_local_to_command(provider: str, *, data_dir, to, download, yes, no_nginx, no_cutover, apply_cors, move,
                          as_json, quiet, verbose, kwargs) -> None:
     setup_logging(verbose)
-    switching = not no_cutover and any(kwargs.get(k) for k in ("env_file", "compose", "values"))
+    switching = not no_cutover and bool(given(**kwargs))
     if move and (not switching or download):
-        fail("--move-from-current switches a deployment file: pass --env-file, --compose or --values, "
+        fail(f"--move-from-current switches a deployment file: pass {file_options()}, "
              "without --no-cutover or --download")
     source = None if move else source_from(kwargs, data_dir=data_dir)
     target = target_from(kwargs, to, provider)
@@ -203,37 +206,19 @@ def run_local_to_command(provider: str, *, data_dir, to, download, yes, no_nginx
     sys.exit(code)
 
 
-LOCAL_TO_EXAMPLES = {
-    "s3": ["--data-dir /label-studio/data --env-file env.list",
-           "--data-dir ./mydata --to s3://my-bucket/ls-media --no-cutover",
-           "--data-dir ./mydata --values ls-values.yaml --to s3://my-bucket/media --yes"],
-    "gcs": ["--data-dir /label-studio/data --env-file env.list",
-            "--data-dir ./mydata --to gs://my-bucket/ls-media --no-cutover",
-            "--data-dir ./mydata --compose docker-compose.yml --to gs://my-bucket/media --apply-cors --yes"],
-    "azure": ["--data-dir /label-studio/data --env-file env.list",
-              "--data-dir ./mydata --to az://my-container/ls-media --no-cutover",
-              "--data-dir ./mydata --values ls-values.yaml --to az://my-container/media --yes"],
-}
-
-
-def bucket_word(provider: str) -> str:
-    """What the provider calls a bucket, as local-to-*'s help says it."""
-    return "container" if provider == "azure" else "bucket"
-
-
 def local_to_help(provider: str) -> str:
-    name = {"s3": "S3", "gcs": "GCS", "azure": "Azure"}[provider]
-    return (f"Copy a Label Studio data dir's media to {name}, verify every file, then switch.\n\n"
+    record = record_for(provider)
+    return (f"Copy a Label Studio data dir's media to {record.display}, verify every file, then switch.\n\n"
             "First the checks of `lsmigrate doctor`: a failed one stops here, a warning (no CORS rule)\n"
             "is printed and the copy goes on. The target comes from --to, or from the deployment's own\n"
             "settings (--env-file, --compose, --values, or the environment), exactly as Label Studio\n"
-            f"reads them. With one of those files given, it is switched to the {bucket_word(provider)} (asking first,\n"
+            f"reads them. With one of those files given, it is switched to the {record.bucket_word} (asking first,\n"
             "unless --yes) once all is verified.\n\n\b\nExamples:\n"
-            + "".join(f"  lsmigrate local-to-{provider} {example}\n" for example in LOCAL_TO_EXAMPLES[provider]))
+            + "".join(f"  lsmigrate local-to-{provider} {example}\n" for example in record.words.examples))
 
 
 def local_to(provider: str):
-    scheme = {"s3": "s3://bucket/folder", "gcs": "gs://bucket/folder", "azure": "az://container/folder"}[provider]
+    scheme = record_for(provider).url_example
 
     @click.option("--data-dir", type=click.Path(file_okay=False), help="Label Studio's base data dir (default: as Label Studio finds it).")
     @click.option("--to", "to", help=f"Destination URL ({scheme}); default: from the deployment's settings.")
@@ -258,6 +243,5 @@ def local_to(provider: str):
     return command
 
 
-main.command(name="local-to-s3")(local_to("s3"))
-main.command(name="local-to-gcs")(local_to("gcs"))
-main.command(name="local-to-azure")(local_to("azure"))
+for _provider in PROVIDERS:
+    main.command(name=f"local-to-{_provider}")(local_to(_provider))

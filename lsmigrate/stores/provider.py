@@ -47,6 +47,17 @@ class HelmKeys:
 
 
 @dataclass(frozen=True)
+class CliWords:
+    """How the CLI's help speaks of this provider (local-to-<name> and its options)."""
+
+    endpoint_help: str  # --endpoint-url
+    chunk_help: str  # --chunk-size
+    threshold_help: str  # --multipart-threshold
+    busy: str  # the provider's own "slow down" answers, as --retries lists them ("SlowDown, ")
+    examples: tuple[str, ...]  # local-to-<name> arguments, one example each
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str  # what STORAGE_TYPE and global.persistence.type say: s3 | gcs | azure
     display: str  # S3 | GCS | Azure
@@ -64,6 +75,7 @@ class Provider:
     cors_text: Callable[[Mapping[str, Any]], str]  # the rule as Label Studio's guide prints it
     limits: PartLimits
     capabilities: Capabilities
+    words: CliWords
     # Target fields (beyond bucket and folder) from Label Studio's variables / the chart's section.
     read_settings: Callable[[Env, Mapping[str, str]], dict[str, Any]]
     read_helm: Callable[[Mapping[str, Any], Callable[[str], str | None]], dict[str, Any]]

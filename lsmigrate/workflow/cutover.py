@@ -117,8 +117,7 @@ def same_place(opts: RunOptions, target) -> str:
     """The options that name this destination again, for a command the operator is told to run next."""
     from ..endpoints import public
 
-    for option, name in (("--env-file", opts.env_file), ("--compose", opts.compose), ("--values", opts.values)):
-        if name:
-            return f"{option} {name}"
+    for kind, path in opts.deployment_files:
+        return f"--{kind.option} {path}"
     endpoint = f" --endpoint-url {public(target.endpoint_url)}" if target.endpoint_url else ""
     return f"{target.url}{endpoint}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..deployment.kinds import FileKind, given
 from ..engine import Settings
 from ..report import Progress
 
@@ -30,6 +31,11 @@ class RunOptions:
     listener: Callable | None = None  # called with each file's result as a copy settles it (-v)
 
     @property
+    def deployment_files(self) -> list[tuple[FileKind, str]]:
+        """The deployment files given (deployment.kinds), in the registry's order."""
+        return given(env_file=self.env_file, compose=self.compose, values=self.values)
+
+    @property
     def deployment_file(self) -> str | None:
-        """The deployment file given (--env-file, --compose or --values), if any."""
-        return self.env_file or self.compose or self.values
+        """The deployment file given, if any."""
+        return next((path for _, path in self.deployment_files), None)

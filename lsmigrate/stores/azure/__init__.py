@@ -2,7 +2,7 @@
 
 import re
 
-from ..provider import Capabilities, HelmKeys, Provider
+from ..provider import Capabilities, CliWords, HelmKeys, Provider
 from . import connect, settings
 from .limits import LIMITS
 
@@ -32,6 +32,15 @@ PROVIDER = Provider(
     cors_rule=CORS_RULE, cors_text=cors_text,
     limits=LIMITS,
     capabilities=Capabilities(),
+    words=CliWords(
+        endpoint_help="The blob endpoint, e.g. Azurite's http://127.0.0.1:10000/devstoreaccount1 (default: the "
+                      "connection string's, else https://<account>.blob.core.windows.net).",
+        chunk_help="Block size for large blobs (at least 1 MiB, grown to stay within 50,000 blocks).",
+        threshold_help="Files larger than this go as blocks, committed at the end.",
+        busy="ServerBusy, ",
+        examples=("--data-dir /label-studio/data --env-file env.list",
+                  "--data-dir ./mydata --to az://my-container/ls-media --no-cutover",
+                  "--data-dir ./mydata --values ls-values.yaml --to az://my-container/media --yes")),
     read_settings=settings.read_settings, read_helm=settings.read_helm,
     write_settings=settings.write_settings, write_helm=settings.write_helm,
     open_store=connect.open_store, endpoint_of=settings.endpoint_of,

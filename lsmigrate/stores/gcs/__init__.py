@@ -3,7 +3,7 @@
 import json
 import re
 
-from ..provider import Capabilities, HelmKeys, Provider
+from ..provider import Capabilities, CliWords, HelmKeys, Provider
 from . import connect, settings
 from .limits import LIMITS
 
@@ -24,6 +24,15 @@ PROVIDER = Provider(
     cors_text=lambda rule: json.dumps([rule]),
     limits=LIMITS,
     capabilities=Capabilities(),
+    words=CliWords(
+        endpoint_help="A GCS endpoint, e.g. an emulator's http://localhost:4443 (default: STORAGE_EMULATOR_HOST, "
+                      "else Google's).",
+        chunk_help="Chunk size of resumable uploads (at least 8 MiB, rounded up to a multiple of 256 KiB).",
+        threshold_help="Files larger than this go in a resumable session, chunk by chunk.",
+        busy="",
+        examples=("--data-dir /label-studio/data --env-file env.list",
+                  "--data-dir ./mydata --to gs://my-bucket/ls-media --no-cutover",
+                  "--data-dir ./mydata --compose docker-compose.yml --to gs://my-bucket/media --apply-cors --yes")),
     read_settings=settings.read_settings, read_helm=settings.read_helm,
     write_settings=settings.write_settings, write_helm=settings.write_helm,
     open_store=connect.open_store, endpoint_of=settings.endpoint_of,

@@ -3,7 +3,7 @@
 import json
 import re
 
-from ..provider import Capabilities, HelmKeys, Provider
+from ..provider import Capabilities, CliWords, HelmKeys, Provider
 from . import connect, settings
 from .limits import LIMITS
 
@@ -30,6 +30,15 @@ PROVIDER = Provider(
     cors_text=lambda rule: json.dumps([rule]),
     limits=LIMITS,
     capabilities=Capabilities(server_side_copy=True, event_loop_puts=True),
+    words=CliWords(
+        endpoint_help="An S3-compatible server, e.g. http://minio:9000 (default: STORAGE_AWS_ENDPOINT_URL, "
+                      "AWS_ENDPOINT_URL, else AWS).",
+        chunk_help="Part size for multipart uploads (at least 5 MiB, grown to stay within 10,000 parts).",
+        threshold_help="Files larger than this go multipart.",
+        busy="SlowDown, ",
+        examples=("--data-dir /label-studio/data --env-file env.list",
+                  "--data-dir ./mydata --to s3://my-bucket/ls-media --no-cutover",
+                  "--data-dir ./mydata --values ls-values.yaml --to s3://my-bucket/media --yes")),
     read_settings=settings.read_settings, read_helm=settings.read_helm,
     write_settings=settings.write_settings, write_helm=settings.write_helm,
     open_store=connect.open_store, endpoint_of=settings.endpoint_of,
