@@ -104,36 +104,6 @@ def category(rel: str) -> str:
     return "other"
 
 
-# STORAGE_TYPE value -> the variables Label Studio's core/storage.py reads for it.
-STORAGE_VARIABLES: dict[str, tuple[str, ...]] = {
-    "s3": (
-        "STORAGE_AWS_ACCESS_KEY_ID",
-        "STORAGE_AWS_SECRET_ACCESS_KEY",
-        "STORAGE_AWS_BUCKET_NAME",
-        "STORAGE_AWS_REGION_NAME",
-        "STORAGE_AWS_ENDPOINT_URL",
-        "STORAGE_AWS_FOLDER",
-        "STORAGE_AWS_OBJECT_PARAMETERS",
-        "STORAGE_AWS_X_AMZ_EXPIRES",
-        "STORAGE_AWS_S3_USE_SSL",
-        "STORAGE_AWS_S3_VERIFY",
-        "STORAGE_AWS_S3_SIGNATURE_VERSION",
-    ),
-    "gcs": (
-        "STORAGE_GCS_BUCKET_NAME",
-        "STORAGE_GCS_PROJECT_ID",
-        "STORAGE_GCS_FOLDER",
-        "STORAGE_GCS_EXPIRATION_SECS",
-        "STORAGE_GCS_ENDPOINT",
-    ),
-    "azure": (
-        "STORAGE_AZURE_ACCOUNT_NAME",
-        "STORAGE_AZURE_ACCOUNT_KEY",
-        "STORAGE_AZURE_CONTAINER_NAME",
-        "STORAGE_AZURE_FOLDER",
-        "STORAGE_AZURE_URL_EXPIRATION_SECS",
-    ),
-}
 SECRET_VARIABLES = frozenset(
     {"STORAGE_AWS_SECRET_ACCESS_KEY", "STORAGE_AZURE_ACCOUNT_KEY", "AWS_SECRET_ACCESS_KEY",
      "AZURE_STORAGE_KEY", "AZURE_STORAGE_CONNECTION_STRING", "AWS_SESSION_TOKEN"}
