@@ -137,8 +137,7 @@ def checked(ctx: Sending, entry, receipt: Receipt, md5: bytes, part_md5s: list |
 def server_side(ctx: Sending, entry) -> str | None:
     """Same provider and endpoint on both sides: let the provider copy (no bytes through this machine)."""
     source = getattr(ctx.origin, "store", None)
-    can = getattr(ctx.store, "can_copy_from", None)
-    if source is None or can is None or not can(source, entry.size):
+    if source is None or not ctx.store.can_copy_from(source, entry.size):
         return None
     receipt = ctx.store.copy_from(source, entry.rel)
     known = (source.head(entry.rel) or entry).md5  # the object's own answer: a listed ETag may be SSE-KMS's

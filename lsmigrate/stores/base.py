@@ -107,6 +107,14 @@ class Store(ABC):
         """The event loop `put_async` runs on, or None where the store has no `put_async`."""
         return None
 
+    def can_copy_from(self, source: Store, size: int) -> bool:
+        """Whether `copy_from(source, ...)` can copy an object of `size` without its bytes passing here."""
+        return False
+
+    def copy_from(self, source: Store, rel: str) -> Receipt:
+        """The provider copies `rel` from `source` (same endpoint and credentials): see can_copy_from."""
+        raise NotImplementedError
+
     async def put_async(self, rel: str, data: bytes, md5: bytes) -> Receipt:
         """`put` for callers already on `event_loop()`: many small files without a thread handoff each."""
         raise NotImplementedError

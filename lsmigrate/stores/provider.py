@@ -35,7 +35,6 @@ class PartLimits:
 class Capabilities:
     server_side_copy: bool = False  # copy_from between two buckets of one endpoint (sync)
     event_loop_puts: bool = False  # put_async on the store's event loop (many small files, no thread hop)
-    own_uploads_listing: bool = False  # can list the chunked uploads it left behind (none can today)
 
 
 @dataclass(frozen=True)
