@@ -58,9 +58,7 @@ def run_checks(store: Store, target: Target, *, apply_cors: bool = False) -> lis
     checks.append(Check("bucket exists", PASS, target.url))
     checks.extend(_probe(store))
     checks.append(_cors(store, target, apply_cors))
-    extra = getattr(store, "doctor_checks", None)
-    if extra is not None:
-        checks.extend(extra())
+    checks.extend(store.doctor_checks())
     return checks
 
 
@@ -143,17 +141,16 @@ def _cors(store: Store, target: Target, apply_cors: bool) -> Check:
     """A warning at worst, never a failure: Label Studio's guide asks for CORS only for direct uploads from
     the browser and media (audio, video, CSV) its front end fetches from the bucket. Neither the copy nor
     images and text served by URL need it, so a missing rule must not keep the files where they are."""
-    getter = getattr(store, "cors_rules", None)
-    if getter is None:
-        return Check(CORS, WARN, "not checked for this provider")
     record = record_for(target.provider)
     where = (f"the storage account (all its {record.bucket_word}s)" if record.cors_on_account
              else f"{record.bucket_word} {target.bucket}")
     set_it = f"set the rule from Label Studio's guide on {where}: {cors_rule_text(target.provider)}"
     try:
-        rules = getter()
+        rules = store.cors_rules()
     except StoreError as exc:
         return Check(CORS, WARN, f"cannot read the CORS rules: {exc}", set_it)
+    if rules is None:
+        return Check(CORS, WARN, "not checked for this provider")
     if rules:
         return Check(CORS, PASS, f"{len(rules)} rule(s)")
     if apply_cors:

@@ -16,7 +16,7 @@ from .labelstudio import get_env
 from .stores import PROVIDERS, by_scheme, record_for
 from .target import Target, TargetError
 
-__all__ = ["Target", "TargetError", "check_bucket", "check_endpoint", "from_helm_persistence", "from_settings",
+__all__ = ["check_bucket", "check_endpoint", "from_helm_persistence", "from_settings",
            "is_remote", "open_store", "parse_url", "public", "with_overrides"]
 
 

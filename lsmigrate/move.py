@@ -29,8 +29,7 @@ def _stores(current: Target, target: Target, settings: Settings) -> Iterator[tup
         dest = endpoints.open_store(target, transfers=settings.transfers, retries=settings.retries)
         try:
             for store in (source, dest):
-                if hasattr(store, "probe_encryption"):
-                    store.probe_encryption = True  # listed ETags decide alone here: know whether they are MD5s
+                store.probe_encryption = True  # listed ETags decide alone here: know whether they are MD5s
             source.check()
             dest.check()
             yield source, dest

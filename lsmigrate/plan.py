@@ -188,10 +188,6 @@ class Summary:
     def largest(self) -> list[tuple[int, str]]:
         return sorted(self._largest, reverse=True)
 
-    @property
-    def error_count(self) -> int:
-        return sum(1 for _, _, error in self.problems if error)
-
 
 def decide_sync(source: LocalFile | RemoteObject | Problem | None, dest: RemoteObject | None,
                 record: Record | None, rel: str) -> Action | None:

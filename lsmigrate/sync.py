@@ -107,7 +107,7 @@ def run_sync(source_entries: Iterable, origin: LocalOrigin | StoreOrigin, dest_s
              filters: Filters, log: JsonLog, progress: Progress, executor=None) -> SyncSummary:
     """`executor(journal, actions, listener) -> Stats` runs the transfers elsewhere (Dask); default: here."""
     for store in (dest_store, getattr(origin, "store", None)):
-        if store is not None and hasattr(store, "probe_encryption"):
+        if store is not None:
             store.probe_encryption = True  # listed ETags compare alone here: know first whether they are MD5s
     destination = destination_label(dest_store.target)
     lock = DestinationLock(state_dir, destination).acquire()

@@ -831,7 +831,7 @@ def test_write_failure_leaves_everything_as_it_was(
             raise PermissionError(13, "Permission denied")
 
     module, attr = target.split(".")
-    real = getattr(getattr(backups, module), attr)  # the writing lives in lsmigrate/backups.py
+    real = getattr(getattr(backups, module), attr)  # the writing lives in lsmigrate/deployment/backups.py
     if target == "os.fsync":
         monkeypatch.setattr(backups.os, "fsync", lambda fd: denied() or real(fd))
     else:

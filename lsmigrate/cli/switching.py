@@ -7,6 +7,7 @@ import time
 
 import click
 
+from ..checks import FAIL
 from ..deployment.kinds import given
 from ..deployment.kinds import options as file_options
 from ..jobs import describe
@@ -164,7 +165,7 @@ def preflight(target, opts, *, apply_cors: bool, as_json: bool, quiet: bool) -> 
             emit({"doctor": checked}, True, "")
         else:
             click.echo(render_doctor(checked), err=True)
-        first = next(c for c in checked["checks"] if c["status"] == "fail")
+        first = next(c for c in checked["checks"] if c["status"] == FAIL)
         fail(f"preflight failed: {first['name']}: {first['detail']}")
     return checked, warnings
 

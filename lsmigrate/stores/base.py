@@ -66,6 +66,7 @@ class Store(ABC):
     max_key_bytes: int = 1024  # S3 and GCS: 1024 bytes of UTF-8; Azure: 1024 characters (stricter here)
     md5_basis: str = basis.SERVER_MD5  # what a RemoteObject's `md5` from this store is (see lsmigrate.basis)
     multipart_etags: bool = False  # listed ETags of multipart objects are S3's MD5-of-part-MD5s
+    probe_encryption: bool = False  # set where listed checksums decide alone (sync): ask first what they are
     prefix: str = ""
 
     def __init__(self, target, fs) -> None:
@@ -106,6 +107,22 @@ class Store(ABC):
     def event_loop(self):
         """The event loop `put_async` runs on, or None where the store has no `put_async`."""
         return None
+
+    def verification_note(self) -> str | None:
+        """What a copy's report should add about how its files were verified here, if anything."""
+        return None
+
+    def cors_rules(self) -> list | None:
+        """The bucket's CORS rules (empty: none), or None where lsmigrate cannot read them for this provider."""
+        return None
+
+    def apply_cors(self, rule: dict) -> None:
+        """Adds Label Studio's CORS rule (doctor --apply-cors)."""
+        raise NotImplementedError
+
+    def doctor_checks(self) -> list:
+        """The provider's own preflight checks (lsmigrate.checks.Check), beyond those every store gets."""
+        return []
 
     def can_copy_from(self, source: Store, size: int) -> bool:
         """Whether `copy_from(source, ...)` can copy an object of `size` without its bytes passing here."""

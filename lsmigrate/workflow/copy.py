@@ -28,9 +28,9 @@ def run_copy(source: Source, target, opts: RunOptions) -> dict:
     finally:
         progress.close()
     doc = copy_document(stats, source=str(source.root), destination=describe(target))
-    if not getattr(job.store, "etag_is_md5", True):  # S3 under SSE-KMS or SSE-C
-        doc["verification"] = ("SSE-KMS/SSE-C: ETags are not MD5s, so each upload was verified by the server's "
-                               "Content-MD5 check (content-md5), recorded in the journal for later verifies")
+    note = job.store.verification_note()
+    if note:
+        doc["verification"] = note
     return doc
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..jobs import Source, describe
+from ..outcome import FOUND_WANTING
 from ..report import verify_document
 from .copy import run_verify
 from .errors import NothingToMove, Refused
@@ -101,8 +102,7 @@ def _not_verified(checked: dict, source: Source | None, target, opts: RunOptions
     """The refusal when files are missing, different or unchecked at the destination, with the command
     that copies them."""
     counts = checked["counts"]
-    missing = (counts.get("missing", 0) + counts.get("different", 0) + counts.get("unchecked", 0)
-               + counts.get("error", 0) + checked["unaccounted"])
+    missing = sum(counts.get(word.value, 0) for word in FOUND_WANTING) + checked["unaccounted"]
     if current is None:
         what = source.root
         hint = f"`lsmigrate copy {source.data_dir.base if source.data_dir else source.root} {same_place(opts, target)}`"

@@ -4,7 +4,7 @@ Measured on this 2-core machine against rclone serve s3: botocore's response pip
 shape walker, plus a handler that parses every 200 answer a second time looking for an error) cost about
 35 us of CPU per listed key, a third of a nothing-changed re-run. Here one page costs one C-level XML
 parse and a loop over its <Contents>. Keys are asked for with encoding-type=url (XML 1.0 cannot carry
-every character a key may hold) and decoded exactly as botocore decodes them. As in s3_put, the signer,
+every character a key may hold) and decoded exactly as botocore decodes them. As in lean_put, the signer,
 the credentials (with their refresh) and the bucket's URL are botocore's; anything unusual (a redirect,
 an error, a page this parser does not understand) is answered by `Unsupported`, and the caller asks
 botocore for that page, with its retries and its error codes.

@@ -48,8 +48,7 @@ class S3Store(Store):
     min_part_size = LIMITS.min_part
     max_parts = LIMITS.max_parts
     md5_basis = basis.ETAG
-    part_views = True  # UploadPart bodies go out as PartBody (s3_body), never held after the answer
-    probe_encryption = False  # set where listed ETags decide alone (sync): see list()
+    part_views = True  # UploadPart bodies go out as PartBody (part_body), never held after the answer
 
     def __init__(self, target: Target, fs, *, connections: int = 32, retries: int = 5) -> None:
         super().__init__(target, fs)
@@ -79,6 +78,12 @@ class S3Store(Store):
     @property
     def multipart_etags(self) -> bool:
         return self.etag_is_md5
+
+    def verification_note(self) -> str | None:
+        if self.etag_is_md5:
+            return None
+        return ("SSE-KMS/SSE-C: ETags are not MD5s, so each upload was verified by the server's Content-MD5 check "
+                "(content-md5), recorded in the journal for later verifies")
 
     def _seen(self, encryption: str | None, customer_algorithm: str | None) -> bool:
         """Notes what one answer said of the object's encryption; True if its ETag is no MD5."""
@@ -293,7 +298,7 @@ class S3Store(Store):
 
     def put_part(self, rel: str, session: str, number: int, data, md5: bytes, *, offset: int = 0,
                  size: int = 0) -> str:
-        """`data` is bytes-like (bytes, bytearray, memoryview): sent as it is, without a copy (s3_body)."""
+        """`data` is bytes-like (bytes, bytearray, memoryview): sent as it is, without a copy (part_body)."""
         args = {name: value for name, value in self._params.items() if name in _PART_ARGS}
         answer = self._run("UploadPart", rel, "upload_part", Bucket=self.bucket, Key=self._key(rel), UploadId=session,
                            PartNumber=number, Body=PartBody(data), ContentMD5=md5_b64(md5),
