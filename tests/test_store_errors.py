@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import aiohttp
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
 from lsmigrate.stores.errors import (
     AccessDenied,
@@ -54,6 +57,26 @@ def test_s3_message_text_alone_decides_nothing():
     assert isinstance(unreachable, NetworkError) and str(unreachable).startswith("cannot reach")
 
 
+@pytest.mark.parametrize("exc", [
+    aiohttp.ServerDisconnectedError(),  # the lean PUT's or listing's connection dropped
+    aiohttp.ClientOSError(104, "Connection reset by peer"),
+    aiohttp.ClientPayloadError("Response payload is not completed"),  # a GetObject body cut short
+    ConnectionRefusedError(111, "Connection refused"),
+    TimeoutError(),
+    ReadTimeoutError(endpoint_url="http://127.0.0.1:9000/b/a"),
+    ConnectionClosedError(endpoint_url="http://127.0.0.1:9000/b/a"),
+])
+def test_s3_connection_failures_are_network_errors_with_their_messages(exc):
+    error = failure_of(exc, "PutObject", "a", where="s3://b/a", bucket="b")
+    assert type(error) is NetworkError and not (error.fatal or error.resend)
+    assert str(error).startswith("PutObject s3://b/a failed: ")
+
+
+def test_s3_client_failures_that_are_no_connection_failure_stay_store_errors():
+    error = failure_of(aiohttp.InvalidURL("http://[::1"), "PutObject", "a", where="s3://b/a", bucket="b")
+    assert type(error) is StoreError and str(error) == "PutObject s3://b/a failed: InvalidURL: http://[::1"
+
+
 def test_azure_answers_become_typed_errors():
     from azure.core.exceptions import HttpResponseError
 
@@ -67,8 +90,8 @@ def test_azure_answers_become_typed_errors():
         def text(self, encoding=None):
             return ""
 
-    def error(status: int, code: str, rel: str | None = "a") -> StoreError:
-        exc = HttpResponseError(message="BlobNotFound 404 md-nothing", response=Response(status, code))
+    def error(status: int, code: str, rel: str | None = "a", message: str = "BlobNotFound 404 md-nothing") -> StoreError:
+        exc = HttpResponseError(message=message, response=Response(status, code))
         return translate(exc, "Op", rel, where="az://c/a", bucket="c", scrub=lambda text: text)
 
     assert type(error(404, "ContainerNotFound")) is BucketNotFound
@@ -78,3 +101,35 @@ def test_azure_answers_become_typed_errors():
     assert type(error(400, "Md5Mismatch")) is ChecksumMismatch
     assert type(error(503, "ServerBusy")) is Throttled
     assert type(error(500, "InternalError")) is StoreError
+    # Azurite (3.35) says InvalidOperation "Provided contentMD5 doesn't match." where Azure says Md5Mismatch
+    assert type(error(400, "InvalidOperation", message="Provided contentMD5 doesn't match.")) is ChecksumMismatch
+    assert type(error(400, "InvalidHeaderValue", message="The value for x-ms-blob-content-md5 is invalid.")) is StoreError
+    assert type(error(400, "InvalidOperation", message="The size of the request body mismatches.")) is StoreError
+
+
+def test_azure_connection_failures_are_network_errors():
+    from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+    from fsspec.asyn import get_loop
+
+    from lsmigrate.stores.azure.store import AzureStore
+    from lsmigrate.stores.base import Store
+    from lsmigrate.target import Target
+
+    store = AzureStore.__new__(AzureStore)  # no client: _run is given the failing call itself
+    Store.__init__(store, Target(provider="azure", bucket="c", account_name="acct", account_key="secret=="),
+                   SimpleNamespace(loop=get_loop()))
+    store._service = SimpleNamespace(url="https://acct.blob.core.windows.net/")
+
+    def failing(exc: Exception) -> StoreError:
+        async def call():
+            raise exc
+        with pytest.raises(StoreError) as failed:
+            store._run("GetBlob", "a", call)
+        return failed.value
+
+    broke = failing(ServiceResponseError("Connection reset by peer"))
+    assert type(broke) is NetworkError and str(broke) == ("GetBlob az://c/a failed: the connection to the Azure "
+                                                          "endpoint (https://acct.blob.core.windows.net) broke before an answer")
+    assert type(failing(ServiceRequestError("Name or service not known"))) is NetworkError
+    assert type(failing(ConnectionResetError(104, "reset"))) is NetworkError
+
