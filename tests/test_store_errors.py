@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import aiohttp
@@ -133,3 +134,67 @@ def test_azure_connection_failures_are_network_errors():
     assert type(failing(ServiceRequestError("Name or service not known"))) is NetworkError
     assert type(failing(ConnectionResetError(104, "reset"))) is NetworkError
 
+
+def _gcs_store():
+    from lsmigrate.stores.gcs.store import GCSStore
+    from lsmigrate.target import Target
+
+    return GCSStore(Target(provider="gcs", bucket="b", folder="f"), SimpleNamespace(_location="https://gcs.test"))
+
+
+def _gcs_answer(status: int, body: bytes, action: str = "GetObject", rel: str | None = "a") -> StoreError:
+    """What the GCS store makes of an error answer, reached as in GCSStore._send: gcsfs's own error for it
+    (validate_response), wrapped with the status and JSON reason."""
+    from gcsfs.retry import validate_response
+
+    from lsmigrate.stores.gcs.store import _reason, _Refused
+
+    try:
+        try:
+            validate_response(status, body, "https://gcs.test/b/o/a")
+        except Exception as exc:
+            raise _Refused(status, _reason(body)) from exc
+    except _Refused as refused:
+        return _gcs_store()._refused(refused, action, rel)
+    raise AssertionError("validate_response accepted the answer")
+
+
+def _gcs_json(status: int, reason: str, message: str) -> bytes:
+    return json.dumps({"error": {"code": status, "message": message,
+                                 "errors": [{"domain": "global", "reason": reason, "message": message}]}}).encode()
+
+
+@pytest.mark.parametrize(("status", "reason", "action", "rel", "kind"), [
+    (404, "notFound", "GetObject", "a", NotFound),
+    (404, "notFound", "Download", "a", NotFound),
+    (404, "notFound", "ListObjects", None, BucketNotFound),
+    (404, "notFound", "GetBucket", None, BucketNotFound),
+    (404, "notFound", "UploadChunk", "a", Gone),  # the session URI no longer answers
+    (404, "notFound", "QueryResumableUpload", "a", Gone),
+    (410, "gone", "UploadChunk", "a", Gone),
+    (401, "required", "GetObject", "a", CredentialsRejected),
+    (403, "forbidden", "Upload", "a", AccessDenied),
+    (429, "rateLimitExceeded", "Upload", "a", Throttled),
+    (503, "rateLimitExceeded", "Upload", "a", Throttled),
+    (503, "backendError", "Upload", "a", StoreError),
+    (500, "internalError", "Upload", "a", StoreError),
+    (400, "invalid", "Upload", "a", ChecksumMismatch),
+])
+def test_gcs_answers_become_typed_errors(status, reason, action, rel, kind):
+    error = _gcs_answer(status, _gcs_json(status, reason, 'Provided MD5 hash "x" doesn\'t match calculated MD5 hash "y".'
+                                          if status == 400 else "words that decide nothing: 404 not found md5"),
+                        action, rel)
+    assert type(error) is kind
+    assert error.fatal == isinstance(error, (BucketNotFound, AccessDenied))
+    assert error.resend == isinstance(error, (ChecksumMismatch, Gone))
+    if kind is AccessDenied:
+        assert error.lacking == "service account"
+
+
+def test_gcs_md5_refusal_needs_the_invalid_reason_when_the_answer_has_one():
+    refused = 'Provided MD5 hash "x" doesn\'t match calculated MD5 hash "y".'
+    assert type(_gcs_answer(400, _gcs_json(400, "invalid", refused), "Upload")) is ChecksumMismatch
+    assert type(_gcs_answer(400, _gcs_json(400, "badRequest", refused), "Upload")) is StoreError
+    assert type(_gcs_answer(400, _gcs_json(400, "invalid", "Invalid argument."), "Upload")) is StoreError
+    assert type(_gcs_answer(400, b"md5 hash mismatch", "Upload")) is ChecksumMismatch  # no JSON reason: the text
+    assert type(_gcs_answer(500, _gcs_json(500, "", refused), "Upload")) is StoreError  # not a 4xx
