@@ -75,5 +75,6 @@ class ChecksumMismatch(StoreError):
 
 
 class NetworkError(StoreError):
-    """No connection to the endpoint could be made at all (DNS, refused, timeout)."""
+    """No connection to the endpoint could be made (DNS, refused, timeout), or it broke before the answer
+    was whole (closed, reset, read timeout)."""
 

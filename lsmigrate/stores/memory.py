@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from .. import basis
 from ..checksum import multipart_etag
 from ..scan import RemoteObject
-from ..stores.base import Receipt, Store, StoreError, content_type
+from .base import Receipt, Store, StoreError, content_type
+from .errors import BucketNotFound, ChecksumMismatch, Gone, NotFound
 
 MiB = 1024 * 1024
 MAX_COPY_SIZE = 5 * 1024 * MiB  # CopyObject's limit, as S3's
@@ -81,7 +82,7 @@ class Fault:
 
 @dataclass(frozen=True)
 class MemoryTarget:
-    """What the engine and the journal's naming read of a store's target (lsmigrate.endpoints.Target)."""
+    """What the engine and the journal's naming read of a store's target (lsmigrate.target.Target)."""
 
     bucket: str
     folder: str = ""
@@ -181,21 +182,23 @@ class MemoryStore(Store):
         """The bucket's objects (the caller holds the server's lock); a missing bucket is fatal, as on S3."""
         objects = self.server.buckets.get(self.bucket)
         if objects is None:
-            raise StoreError(f"bucket {self.bucket} does not exist (create it, or fix the bucket name)", fatal=True)
+            raise BucketNotFound(f"bucket {self.bucket} does not exist (create it, or fix the bucket name)")
         return objects
 
-    def _failed(self, action: str, rel: str | None, code: str, message: str, **kinds) -> StoreError:
-        return StoreError(f"{action} {self._where(rel)} failed: {code}: {message}", **kinds)
+    def _failed(self, action: str, rel: str | None, code: str, message: str) -> StoreError:
+        """An error answer as S3's store types it (lsmigrate.stores.s3.failures): NoSuchKey is NotFound."""
+        kind = NotFound if code == "NoSuchKey" else StoreError
+        return kind(f"{action} {self._where(rel)} failed: {code}: {message}", code=code)
 
     def _check_digest(self, action: str, rel: str, data: bytes, md5: bytes) -> None:
         if hashlib.md5(data).digest() != md5:
-            raise StoreError(f"{action} {self._where(rel)}: the server received other bytes than were sent "
-                             "(BadDigest)", digest=True)
+            raise ChecksumMismatch(f"{action} {self._where(rel)}: the server received other bytes than were sent "
+                                   "(BadDigest)", code="BadDigest")
 
     def _session(self, action: str, rel: str, session: str) -> OpenUpload:
         upload = self.server.uploads.get(session)
         if upload is None or upload.bucket != self.bucket or upload.key != self._key(rel):
-            raise StoreError(f"upload session for {self._where(rel)} no longer exists", gone=True)
+            raise Gone(f"upload session for {self._where(rel)} no longer exists", code="NoSuchUpload")
         return upload
 
     @staticmethod
@@ -287,7 +290,7 @@ class MemoryStore(Store):
             self._request("uploaded_parts", rel)
             try:
                 upload = self._session("ListParts", rel, session)
-            except StoreError:
+            except Gone:
                 return None
             return {number: etag for number, (_, etag) in sorted(upload.parts.items())}
 
@@ -347,7 +350,7 @@ class MemoryStore(Store):
             self._request("abort", rel)
             try:
                 self._session("AbortMultipartUpload", rel, session)
-            except StoreError:
+            except Gone:
                 return  # gone already
             del self.server.uploads[session]
 

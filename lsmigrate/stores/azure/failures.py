@@ -37,9 +37,10 @@ def error_code(exc: Exception) -> str:
 
 
 def _azurite_md5_refused(status: int | None, code: str, message: str) -> bool:
-    """Azurite answers a wrong Content-MD5 with 400 InvalidOperation "Provided contentMD5 doesn't match."
-    (Azure itself says Md5Mismatch): its one error told by the message, on a 400 only."""
-    return status == 400 and "md5" in message.lower()
+    """Azurite (3.35) answers a wrong Content-MD5 on Put Blob and Put Block with 400 InvalidOperation "Provided
+    contentMD5 doesn't match." (Azure itself says Md5Mismatch): its one error told by the message, and only
+    within that status and code, so a real Azure 400 with another code is never taken for it."""
+    return status == 400 and code == "InvalidOperation" and "md5" in message.lower()
 
 
 def first_line(text: str | None) -> str:

@@ -119,14 +119,14 @@ class AzureStore(Store):
         except ServiceRequestError:
             raise NetworkError(f"cannot reach the Azure endpoint ({self._endpoint()}) for {action}; "
                              "check the account name, endpoint and the network") from None
-        except ServiceResponseError:
-            raise StoreError(f"{action} {self._where(rel)} failed: the connection to the Azure endpoint "
-                             f"({self._endpoint()}) broke before an answer") from None
+        except ServiceResponseError:  # connected, but the connection broke (reset, read timeout)
+            raise NetworkError(f"{action} {self._where(rel)} failed: the connection to the Azure endpoint "
+                               f"({self._endpoint()}) broke before an answer") from None
         except AzureError as exc:
             raise StoreError(self._scrub(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: "
                                          f"{first_line(str(exc))}")) from None
-        except (OSError, TimeoutError) as exc:
-            raise StoreError(self._scrub(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {exc}")) from None
+        except (OSError, TimeoutError) as exc:  # the connection's own failures, not wrapped by azure-core
+            raise NetworkError(self._scrub(f"{action} {self._where(rel)} failed: {exc.__class__.__name__}: {exc}")) from None
 
     @staticmethod
     def _content_settings(rel: str, md5: bytes | None) -> ContentSettings:

@@ -35,6 +35,7 @@ from .limits import GRANULE, LIMITS
 if TYPE_CHECKING:
     from ...target import Target
 
+SESSION_ACTIONS = frozenset({"QueryResumableUpload", "UploadChunk", "CancelResumableUpload"})  # to a session URI
 CHUNK_ATTEMPTS = 6  # sends of one chunk while the server persists only part of it
 STALLS = 2  # answers that show nothing new persisted before a chunk fails
 
@@ -72,11 +73,13 @@ def _quote(text: str) -> str:
     return quote(text, safe="")
 
 
-def _md5_refused(status: int, message: str) -> bool:
+def _md5_refused(status: int, reason: str, message: str) -> bool:
     """GCS refusing the md5Hash declared for an upload. It has no error code of its own (the reason is
-    "invalid", as for every bad request), so this one kind is told by the service's message, on a 4xx only."""
+    "invalid", as for every bad request), so this one kind is told by the service's message, on a 4xx only,
+    and only with that reason when the answer carries one (an answer without a JSON error reason, "", is
+    judged by the message alone)."""
     lowered = message.lower()
-    return 400 <= status < 500 and ("md5" in lowered or "hash" in lowered)
+    return 400 <= status < 500 and reason in ("", "invalid") and ("md5" in lowered or "hash" in lowered)
 
 
 class GCSStore(Store):
@@ -142,8 +145,12 @@ class GCSStore(Store):
     def _refused(self, refused: _Refused, action: str, rel: str | None) -> StoreError:
         """An error answer as the error it means, by its status and reason (the text is gcsfs's, for the user)."""
         status, reason, exc = refused.status, refused.reason, refused.__cause__
+        if status == 404 and action in SESSION_ACTIONS:  # the session URI no longer answers: a new one is started
+            return Gone(f"{action} {self._where(rel)}: not found", code=reason)
+        if status == 404 and rel is None:  # a request to the bucket itself
+            return BucketNotFound(f"bucket {self.bucket} does not exist (create it, or fix the bucket name)")
         if status == 404:
-            return NotFound(f"{action} {self._where(rel)}: not found", gone=True, code=reason)
+            return NotFound(f"{action} {self._where(rel)}: not found", code=reason)
         if status == 410:  # a resumable session that expired or was cancelled: a new one is started
             return Gone(f"{action} {self._where(rel)}: the upload session is gone", code=reason)
         if status == 401:
@@ -153,7 +160,7 @@ class GCSStore(Store):
                                 "permission (see `lsmigrate doctor`)", lacking="service account", code=reason)
         text = str(getattr(exc, "message", "") or exc).splitlines()
         message = text[-1] if text else exc.__class__.__name__
-        if _md5_refused(status, message):
+        if _md5_refused(status, reason, message):
             return ChecksumMismatch(f"{action} {self._where(rel)}: the server received other bytes than were sent "
                                     f"({message})", code=reason)
         kind = Throttled if throttled(status, reason) else StoreError
@@ -197,10 +204,7 @@ class GCSStore(Store):
 
     # Store
     def check(self) -> None:
-        try:
-            self._request("GetBucket", None, "GET", self._api)
-        except NotFound:
-            raise BucketNotFound(f"bucket {self.bucket} does not exist (create it, or fix the bucket name)") from None
+        self._request("GetBucket", None, "GET", self._api)  # a 404 is BucketNotFound (_refused)
 
     def list(self) -> Iterator[RemoteObject]:
         token = None
@@ -263,7 +267,7 @@ class GCSStore(Store):
             status, headers, _, body = self._request("QueryResumableUpload", rel, "PUT", session, data=b"",
                                                      headers={"Content-Range": f"bytes */{size}"})
         except StoreError as exc:
-            if exc.gone:  # 404 or 410: expired or cancelled, the engine starts a new session
+            if exc.gone:  # Gone (404 or 410): expired or cancelled, the engine starts a new session
                 return None
             raise
         count = -(-size // part_size) if part_size else 0

@@ -9,9 +9,11 @@ from botocore.exceptions import (
     BotoCoreError,
     ClientError,
     EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from ...retry import throttled
 from ..errors import (
@@ -30,6 +32,11 @@ AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "In
               "TokenRefreshRequired", "AuthorizationHeaderMalformed", "InvalidClientTokenId"}
 DENIED_CODES = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled"}
 DIGEST_CODES = {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"}
+# No connection, or one that broke before the answer was whole: botocore's (connect or read timeout, closed,
+# proxy, TLS) and aiohttp's and the OS's on the lean PUT and listing paths and a GetObject body's read
+# (aiobotocore itself counts a ClientPayloadError as a closed connection).
+BOTO_NETWORK = (BotoConnectionError, HTTPClientError)
+NETWORK = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, OSError, TimeoutError)
 
 
 def failure_of(exc: Exception, action: str, rel: str | None, *, where: str, bucket: str) -> StoreError | None:
@@ -43,9 +50,10 @@ def failure_of(exc: Exception, action: str, rel: str | None, *, where: str, buck
         return NetworkError(f"cannot reach the S3 endpoint ({exc.kwargs.get('endpoint_url', 'unknown')}) "
                             f"for {action}; check --endpoint-url and the network")
     if isinstance(exc, BotoCoreError):
-        return StoreError(f"{action} {where} failed: {exc}")
+        return (NetworkError if isinstance(exc, BOTO_NETWORK) else StoreError)(f"{action} {where} failed: {exc}")
     if isinstance(exc, (aiohttp.ClientError, OSError, TimeoutError)):
-        return StoreError(f"{action} {where} failed: {exc.__class__.__name__}: {exc}")
+        kind = NetworkError if isinstance(exc, NETWORK) else StoreError
+        return kind(f"{action} {where} failed: {exc.__class__.__name__}: {exc}")
     return None
 
 
