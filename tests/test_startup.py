@@ -3,7 +3,9 @@ benchmarks/startup.py, never timed here)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import ssl
 import subprocess
 import sys
 
@@ -39,3 +41,22 @@ def test_an_s3_copy_imports_no_other_provider_nor_dask_yaml_or_progress_bars(s3_
     assert "s3fs" in modules  # the copy went through the S3 store
     found = {package: _loaded(modules, package) for package in NOT_ON_AN_S3_COPY}
     assert not any(found.values()), {package: names for package, names in found.items() if names}
+
+
+def test_the_lean_paths_load_certificates_once_and_never_for_plain_http():
+    from lsmigrate.stores.s3 import lean_put
+
+    lean_put._verified_context.cache_clear()
+
+    async def contexts():
+        sessions = [lean_put.http_session(connections=2, verify=True, url=url)
+                    for url in ("http://127.0.0.1:9000/b/", "https://s3.example.com/b/", "https://s3.example.com/c/")]
+        found = [session.connector._ssl for session in sessions]
+        for session in sessions:
+            await session.close()
+        return found
+
+    plain, first, second = asyncio.run(contexts())
+    assert plain is False
+    assert isinstance(first, ssl.SSLContext) and first is second and first.verify_mode == ssl.CERT_REQUIRED
+    assert lean_put._verified_context.cache_info().misses == 1
