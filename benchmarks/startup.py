@@ -66,11 +66,11 @@ def available(names: list[str]) -> list[str]:
     return found
 
 
-def measure(tools: list[str], rounds: int, work: Path) -> dict[str, list]:
+def measure(tools: list[str], rounds: int, work: Path) -> tuple[dict[str, list], str]:
     source = work / "one-file"
     source.mkdir(parents=True, exist_ok=True)
     (source / "a.txt").write_bytes(b"hi")
-    snapshot, _ = snapshot_lsmigrate()
+    snapshot, source_id = snapshot_lsmigrate()
     runs: dict[str, list] = {name: [] for name in tools}
     with RcloneS3Server(work / "server", ACCESS_KEY, SECRET_KEY) as server:
         env = isolated_env(work / "env", server.endpoint_url)
@@ -86,7 +86,7 @@ def measure(tools: list[str], rounds: int, work: Path) -> dict[str, list]:
                     raise SystemExit(f"{name} failed (exit {m.returncode}): {tail(m.stderr_path, 600)}")
                 runs[name].append(m)
                 print(f"  round {rnd + 1} {name:<9} wall {m.wall:.3f} s  cpu {m.cpu:.3f} s", flush=True)
-    return runs
+    return runs, source_id
 
 
 def table(runs: dict[str, list]) -> str:
@@ -107,9 +107,9 @@ def main() -> None:
     tools = available([t for t in args.tools.split(",") if t])
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="startup-", dir=WORK_DIR) as tmp:
-        runs = measure(tools, args.rounds, Path(tmp))
+        runs, source_id = measure(tools, args.rounds, Path(tmp))
     body = (f"## Start-up: one 2-byte file to S3\n\n{now_utc()}, `{command_line()}`, rclone serve s3 on "
-            f"loopback, tools alternating, {args.rounds} rounds.\n\n{table(runs)}\n")
+            f"loopback, tools alternating, {args.rounds} rounds; lsmigrate {source_id}.\n\n{table(runs)}\n")
     print(body)
     if not args.no_write:
         write_section(RESULTS_MD, "startup", body)
