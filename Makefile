@@ -7,7 +7,7 @@ AZURITE := node_modules/.bin/azurite-blob
 AZURITE_VERSION ?= 3.35.0
 PYTEST_ARGS ?=
 
-.PHONY: install test demo bench lint clean
+.PHONY: install test demo bench bench-startup lint clean
 
 install: $(STAMP) $(AZURITE)
 
@@ -27,6 +27,9 @@ demo: $(STAMP)
 
 bench: install
 	$(PY) benchmarks/run.py
+
+bench-startup: install
+	$(PY) benchmarks/startup.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lsmigrate tests benchmarks

@@ -1,11 +1,11 @@
-"""Progress bars while working, and the summary at the end (human or JSON)."""
+"""Progress bars while working, and the summary at the end (human or JSON).
+
+tqdm is imported only when bars are drawn: a copy without a terminal (or with -q/--json) never needs it."""
 
 from __future__ import annotations
 
 import sys
 import threading
-
-from tqdm import tqdm
 
 from .outcome import Outcome
 
@@ -28,6 +28,8 @@ class Progress:
         self.enabled = enabled
         self._lock = threading.Lock()
         if enabled:
+            from tqdm import tqdm
+
             self._bytes = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc=label, position=0,
                                dynamic_ncols=True, leave=True)
             self._files = tqdm(total=0, unit=" files", desc="files", position=1, dynamic_ncols=True, leave=True)

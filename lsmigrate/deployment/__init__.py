@@ -7,12 +7,10 @@ ruamel.yaml in round-trip mode and the result is laid back onto the original tex
 ruamel.yaml would merely have reformatted stays byte-identical.
 
 Writing a file with a backup, and rolling back, is deployment.backups' (imported on its own: most commands
-never write a deployment file).
+never write a deployment file). The YAML readers and editors (and ruamel.yaml) load on first use of their names.
 """
 
-from .compose import read_compose_environment, update_compose_text
 from .envfile import read_env_file, update_env_text
-from .helm import read_helm_values, update_helm_values_text
 from .kinds import KIND, KINDS, FileKind
 from .text import DeploymentFileError, StrPath, read_text, unified_diff
 
@@ -21,3 +19,15 @@ __all__ = [
     "read_helm_values", "read_text", "unified_diff", "update_compose_text", "update_env_text",
     "update_helm_values_text",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("read_compose_environment", "update_compose_text"):
+        from . import compose
+
+        return getattr(compose, name)
+    if name in ("read_helm_values", "update_helm_values_text"):
+        from . import helm
+
+        return getattr(helm, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,6 +1,9 @@
 """The kinds of deployment file lsmigrate reads and switches, one record each, and the one registry the CLI,
 the cutover, target resolution and the switch records loop over. A new format is one more record here (with
 its reader and editor in a module of its own).
+
+The YAML kinds' modules (and ruamel.yaml with them) are imported when a YAML file is read or edited, not
+with the registry: a copy to a URL or with an env file never needs them.
 """
 
 from __future__ import annotations
@@ -11,11 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from . import envfile_rules
-from .compose import read_compose_environment, update_compose_text
 from .envfile import env_text_settings, read_env_file, update_env_text
-from .helm import flatten, read_helm_values, update_helm_values_text
 from .text import StrPath
-from .yaml_load import yaml_text_settings
 
 # What a file's settings are: Label Studio's variables, which name the storage as Label Studio reads it, or
 # the Helm chart's values (`global.persistence.*`), from which the chart sets those variables.
@@ -55,10 +55,14 @@ def _apply_env(path: Path) -> list[str]:
 
 
 def _read_compose(path: StrPath, service: str | None, unset: list[str] | None) -> dict[str, Any]:
+    from .compose import read_compose_environment
+
     return read_compose_environment(path, service, unset=unset)  # env_file: entries included
 
 
 def _update_compose(text: str, changes: Mapping[str, Any], service: str | None, name: str) -> str:
+    from .compose import update_compose_text
+
     return update_compose_text(text, changes, service=service, name=name)
 
 
@@ -67,11 +71,21 @@ def _apply_compose(path: Path) -> list[str]:
 
 
 def _read_values(path: StrPath, service: str | None, unset: list[str] | None) -> dict[str, Any]:
+    from .helm import flatten, read_helm_values
+
     return flatten(read_helm_values(path))  # malformed YAML stops here, with its line
 
 
 def _update_values(text: str, changes: Mapping[str, Any], service: str | None, name: str) -> str:
+    from .helm import update_helm_values_text
+
     return update_helm_values_text(text, changes, name=name)
+
+
+def _yaml_text_settings(text: str) -> dict[str, str]:
+    from .yaml_load import yaml_text_settings
+
+    return yaml_text_settings(text)
 
 
 def _apply_values(path: Path) -> list[str]:
@@ -89,12 +103,12 @@ ENV = FileKind(
 COMPOSE = FileKind(
     name="compose", keyword="compose", option="compose", holds=VARIABLES,
     option_help="docker-compose.yml whose Label Studio service sets the target.",
-    read=_read_compose, update=_update_compose, text_settings=yaml_text_settings,
+    read=_read_compose, update=_update_compose, text_settings=_yaml_text_settings,
     misread=None, apply_steps=_apply_compose)
 VALUES = FileKind(
     name="values", keyword="values", option="values", holds=CHART_VALUES,
     option_help="Helm values file (global.persistence.*) to read the target from.",
-    read=_read_values, update=_update_values, text_settings=yaml_text_settings,
+    read=_read_values, update=_update_values, text_settings=_yaml_text_settings,
     misread=None, apply_steps=_apply_values)
 
 # In this order: a switch's record is read as the first kind that reads it (a YAML file does not read as an

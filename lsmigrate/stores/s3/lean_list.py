@@ -51,7 +51,7 @@ class LeanList:
         except Exception as exc:  # noqa: BLE001 - no credentials, say: botocore's own request reports it
             raise Unsupported(f"no presigned URL: {exc.__class__.__name__}", permanent=True) from None
         self._base = url.split("?", 1)[0]
-        self._session = http_session(connections=2, verify=self._verify)
+        self._session = http_session(connections=2, verify=self._verify, url=self._base)
 
     async def page(self, prefix: str, token: str | None, max_keys: int = 1000) -> tuple[list[Entry], str | None]:
         """One page of keys below `prefix`, and the continuation token (None after the last page)."""

@@ -11,6 +11,7 @@ parameters it does not map, redirects, a region mismatch) goes through botocore 
 
 from __future__ import annotations
 
+import functools
 import ssl
 from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
@@ -58,7 +59,7 @@ class LeanPut:
         url = await self._client.generate_presigned_url("put_object", Params={"Bucket": self._bucket, "Key": probe})
         self._base = url.split("?", 1)[0][: -len(probe)]
         self._host, self._path = host_header(self._base), urlsplit(self._base).path
-        self._session = http_session(connections=self._connections, verify=self._verify)
+        self._session = http_session(connections=self._connections, verify=self._verify, url=self._base)
 
     async def put(self, key: str, data: bytes, content_md5: str, args: dict) -> tuple[str, dict[str, str]]:
         """The ETag the server answered (without quotes) and the answer's headers (encryption, checksums)."""
@@ -108,17 +109,25 @@ def _url(base: str, quoted: str) -> yarl.URL:
     return yarl.URL(base + quoted, encoded=True)
 
 
-def http_session(*, connections: int, verify: bool) -> aiohttp.ClientSession:
-    """An aiohttp session that checks certificates as botocore does (its CA bundle), for the lean paths."""
-    context: ssl.SSLContext | bool = ssl.create_default_context() if verify else False
-    if verify:
-        from botocore.httpsession import get_cert_path
+def http_session(*, connections: int, verify: bool, url: str) -> aiohttp.ClientSession:
+    """An aiohttp session that checks certificates as botocore does (its CA bundle), for the lean paths.
 
-        path = get_cert_path(True)
-        if isinstance(path, str):
-            context.load_verify_locations(path)
+    Loading a CA bundle costs about 60 ms of CPU: it is done once per process, and not at all for a plain
+    http:// endpoint, where no certificate is ever checked."""
+    context: ssl.SSLContext | bool = _verified_context() if verify and url.startswith("https:") else False
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections, ssl=context),
                                  timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=60))
+
+
+@functools.cache
+def _verified_context() -> ssl.SSLContext:
+    from botocore.httpsession import get_cert_path
+
+    context = ssl.create_default_context()
+    path = get_cert_path(True)
+    if isinstance(path, str):
+        context.load_verify_locations(path)
+    return context
 
 
 def _error(body: bytes) -> tuple[str, str]:
