@@ -16,7 +16,8 @@ adlfs = pytest.importorskip("adlfs")
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas  # noqa: E402
 
 from lsmigrate.checksum import digest_file  # noqa: E402
-from lsmigrate.engine import Engine, Settings, part_size_for  # noqa: E402
+from lsmigrate.engine.scheduling import Engine  # noqa: E402
+from lsmigrate.engine.sizes import Settings, part_size_for  # noqa: E402
 from lsmigrate.journal import Journal  # noqa: E402
 from lsmigrate.origins import LocalOrigin  # noqa: E402
 from lsmigrate.plan import plan  # noqa: E402
@@ -269,7 +270,7 @@ def test_missing_permission_is_fatal_access_denied(azurite, container):
 
 def test_doctor_extras(store):
     from lsmigrate.doctor import WARN
-    from lsmigrate.stores.azure import CORS_RULE as AZURE_CORS_RULE
+    from lsmigrate.stores.azure.record import CORS_RULE as AZURE_CORS_RULE
 
     before = store.cors_rules()
     if not before:

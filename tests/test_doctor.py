@@ -9,8 +9,8 @@ import pytest
 from lsdata import make_data_dir
 from s3util import all_objects, run
 
-from lsmigrate.stores.azure import CORS_RULE as AZURE_CORS_RULE
-from lsmigrate.stores.s3 import CORS_RULE as S3_CORS_RULE
+from lsmigrate.stores.azure.record import CORS_RULE as AZURE_CORS_RULE
+from lsmigrate.stores.s3.record import CORS_RULE as S3_CORS_RULE
 
 
 def _doctor(url, endpoint, *extra):

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..target import Target
     from .base import Store
+    from .destination import Destination
 
 Env = Callable[[str], "str | None"]  # Label Studio's lookup of one setting (LABEL_STUDIO_ forms win)
 
@@ -79,10 +79,10 @@ class Provider:
     read_settings: Callable[[Env, Mapping[str, str]], dict[str, Any]]
     read_helm: Callable[[Mapping[str, Any], Callable[[str], str | None]], dict[str, Any]]
     # Label Studio's variables (beyond STORAGE_TYPE) and the chart's keys (below config.<name>) for a target.
-    write_settings: Callable[[Target], dict[str, str | None]]
-    write_helm: Callable[[Target], dict[str, object]]
+    write_settings: Callable[[Destination], dict[str, str | None]]
+    write_helm: Callable[[Destination], dict[str, object]]
     open_store: Callable[..., Store]  # (target, *, transfers, retries) -> Store
-    endpoint_of: Callable[[Target, Mapping[str, str]], str | None]  # where requests go; None: the public one
+    endpoint_of: Callable[[Destination, Mapping[str, str]], str | None]  # where requests go; None: the public one
     public_endpoint: str | None = None
     offers_region: bool = False  # the CLI's --region
     cors_on_account: bool = False  # CORS is a setting of the whole account, not of the bucket
@@ -90,7 +90,7 @@ class Provider:
     endpoint_variable: str | None = None  # the process variable the store reads when no endpoint is given
     shell_endpoint_variables: tuple[str, ...] = ()  # what the SDK would read from the shell, in its order
     host_only_endpoint: bool = False  # an endpoint may be given as host:port (STORAGE_EMULATOR_HOST)
-    policy: Callable[[Target], dict] | None = None  # least-privilege policy doctor prints
+    policy: Callable[[Destination], dict] | None = None  # least-privilege policy doctor prints
 
     @property
     def scheme(self) -> str:

@@ -8,17 +8,17 @@ from ..errors import TargetError
 from .settings import connection_string
 
 if TYPE_CHECKING:
-    from ...target import Target
+    from ..destination import Destination
     from .store import AzureStore
 
 
-def open_store(target: Target, *, transfers: int = 16, retries: int = 5) -> AzureStore:
+def open_store(target: Destination, *, transfers: int = 16, retries: int = 5) -> AzureStore:
     from .store import AzureStore
 
     return AzureStore(target, azure_filesystem(target), retries=retries)
 
 
-def azure_filesystem(target: Target):
+def azure_filesystem(target: Destination):
     import adlfs
 
     connection = connection_string(target)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ...target import Target
+    from ..destination import Destination
     from ..provider import Env
 
 
@@ -21,16 +21,16 @@ def read_helm(section: Mapping[str, Any], secret) -> dict[str, Any]:
     return {"account_name": secret("storageAccountName"), "account_key": secret("storageAccountKey")}
 
 
-def write_settings(target: Target) -> dict[str, str | None]:
+def write_settings(target: Destination) -> dict[str, str | None]:
     return {"STORAGE_AZURE_CONTAINER_NAME": target.bucket, "STORAGE_AZURE_FOLDER": target.folder,
             "STORAGE_AZURE_ACCOUNT_NAME": target.account_name}
 
 
-def write_helm(target: Target) -> dict[str, object]:
+def write_helm(target: Destination) -> dict[str, object]:
     return {"containerName": target.bucket, "folder": target.folder}
 
 
-def connection_string(target: Target) -> str | None:
+def connection_string(target: Destination) -> str | None:
     """The account's connection string: given whole, or built from name and key (and a blob endpoint)."""
     if target.connection_string and not target.account_key:
         return target.connection_string
@@ -56,7 +56,7 @@ def _connection_fields(text: str | None) -> dict[str, str]:
     return {name.strip(): value.strip() for name, _, value in fields}
 
 
-def endpoint_of(target: Target, env: Mapping[str, str]) -> str | None:
+def endpoint_of(target: Destination, env: Mapping[str, str]) -> str | None:
     """The blob endpoint, as the store ends up using it: a connection string decides when there is one."""
     connection = connection_string(target)
     if not connection:

@@ -39,7 +39,7 @@ from .limits import LIMITS, MiB
 from .listing import CLIENT_MD5_MARK, in_code_point_order, remote_object
 
 if TYPE_CHECKING:
-    from ...target import Target
+    from ..destination import Destination
 
 # Whole objects above this go as blocks: Put Blob takes up to 5000 MiB, but one failed request resends all of it.
 SINGLE_PUT_LIMIT = 64 * MiB
@@ -61,13 +61,13 @@ class AzureStore(Store):
     max_parts = LIMITS.max_parts
     trust_listed_parts = False  # the block list has no checksums and the commit checks no whole-blob MD5
 
-    def __init__(self, target: Target, fs, *, retries: int = 3) -> None:
+    def __init__(self, target: Destination, fs, *, retries: int = 3) -> None:
         super().__init__(target, fs)
         self._service = self._make_client(target, fs.service_client, retries)
         self._single_put_limit = SINGLE_PUT_LIMIT
 
     @staticmethod
-    def _make_client(target: Target, base, retries: int):
+    def _make_client(target: Destination, base, retries: int):
         """Our own aio client on adlfs's account URL and credential (SAS, key or token alike). The SDK's retry
         loop decides what retries (408, 5xx but 501/505, dropped connections and timeouts); the policy sets how
         often and how long to wait: the SDK's defaults (15 s backoff, at most 3 retries of each kind whatever

@@ -8,17 +8,17 @@ from typing import TYPE_CHECKING
 from ..errors import TargetError
 
 if TYPE_CHECKING:
-    from ...target import Target
+    from ..destination import Destination
     from .store import GCSStore
 
 
-def open_store(target: Target, *, transfers: int = 16, retries: int = 5) -> GCSStore:
+def open_store(target: Destination, *, transfers: int = 16, retries: int = 5) -> GCSStore:
     from .store import GCSStore
 
     return GCSStore(target, gcs_filesystem(target), retries=retries)
 
 
-def gcs_filesystem(target: Target):
+def gcs_filesystem(target: Destination):
     endpoint = target.endpoint_url
     if endpoint:
         # gcsfs probes the bucket type over gRPC+TLS, which an emulator never answers (60 s per call);

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import TargetError
 
 if TYPE_CHECKING:
-    from ...target import Target
+    from ..destination import Destination
     from ..provider import Env
 
 
@@ -23,18 +23,18 @@ def read_helm(section: Mapping[str, Any], secret) -> dict[str, Any]:
     return {"project": str(section.get("projectID") or "") or None}
 
 
-def write_settings(target: Target) -> dict[str, str | None]:
+def write_settings(target: Destination) -> dict[str, str | None]:
     return {"STORAGE_GCS_BUCKET_NAME": target.bucket, "STORAGE_GCS_FOLDER": target.folder,
             "STORAGE_GCS_PROJECT_ID": target.project, "STORAGE_GCS_ENDPOINT": target.endpoint_url}
 
 
-def write_helm(target: Target) -> dict[str, object]:
+def write_helm(target: Destination) -> dict[str, object]:
     if not target.project:
         raise TargetError("the Helm chart requires a project for GCS: set STORAGE_GCS_PROJECT_ID")
     return {"bucket": target.bucket, "projectID": target.project, "folder": target.folder}
 
 
-def endpoint_of(target: Target, env: Mapping[str, str]) -> str | None:
+def endpoint_of(target: Destination, env: Mapping[str, str]) -> str | None:
     url = target.endpoint_url or env.get("STORAGE_EMULATOR_HOST")
     if url == "default":  # gcsfs: the public endpoint
         url = None

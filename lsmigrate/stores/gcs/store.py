@@ -33,7 +33,7 @@ from ..errors import (
 from .limits import GRANULE, LIMITS
 
 if TYPE_CHECKING:
-    from ...target import Target
+    from ..destination import Destination
 
 SESSION_ACTIONS = frozenset({"QueryResumableUpload", "UploadChunk", "CancelResumableUpload"})  # to a session URI
 CHUNK_ATTEMPTS = 6  # sends of one chunk while the server persists only part of it
@@ -91,7 +91,7 @@ class GCSStore(Store):
     # server and compared again at the end, so no byte can slip in unchecked.
     trust_listed_parts = True
 
-    def __init__(self, target: Target, fs, *, retries: int = 3) -> None:
+    def __init__(self, target: Destination, fs, *, retries: int = 3) -> None:
         super().__init__(target, fs)
         self.retries = retries
         self._api = f"{fs._location}/storage/v1/b/{_quote(self.bucket)}"

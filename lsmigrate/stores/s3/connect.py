@@ -8,11 +8,11 @@ import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ...target import Target
+    from ..destination import Destination
     from .store import S3Store
 
 
-def open_store(target: Target, *, transfers: int = 16, retries: int = 5) -> S3Store:
+def open_store(target: Destination, *, transfers: int = 16, retries: int = 5) -> S3Store:
     from .store import S3Store
 
     return S3Store(target, s3_filesystem(target, transfers=transfers, retries=retries),
@@ -32,7 +32,7 @@ def _fast_timestamp(value):
     return parse_timestamp(value)  # HTTP dates (HEAD), epoch numbers: botocore's own parser
 
 
-def s3_filesystem(target: Target, *, transfers: int, retries: int):
+def s3_filesystem(target: Destination, *, transfers: int, retries: int):
     import s3fs
 
     from ... import __version__

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import TargetError
 
 if TYPE_CHECKING:
-    from ...target import Target
+    from ..destination import Destination
     from ..provider import Env
 
 
@@ -47,7 +47,7 @@ def read_helm(section: Mapping[str, Any], secret) -> dict[str, Any]:
             "access_key": secret("accessKey"), "secret_key": secret("secretKey"), "object_parameters": dict(params)}
 
 
-def write_settings(target: Target) -> dict[str, str | None]:
+def write_settings(target: Destination) -> dict[str, str | None]:
     values: dict[str, str | None] = {
         "STORAGE_AWS_BUCKET_NAME": target.bucket, "STORAGE_AWS_FOLDER": target.folder,
         "STORAGE_AWS_REGION_NAME": target.region, "STORAGE_AWS_ENDPOINT_URL": target.endpoint_url,
@@ -57,7 +57,7 @@ def write_settings(target: Target) -> dict[str, str | None]:
     return values
 
 
-def write_helm(target: Target) -> dict[str, object]:
+def write_helm(target: Destination) -> dict[str, object]:
     if not target.region:
         raise TargetError("the Helm chart requires a region for S3: pass --region")
     changes: dict[str, object] = {"bucket": target.bucket, "region": target.region, "folder": target.folder}
@@ -66,12 +66,12 @@ def write_helm(target: Target) -> dict[str, object]:
     return changes
 
 
-def endpoint_of(target: Target, env: Mapping[str, str]) -> str | None:
+def endpoint_of(target: Destination, env: Mapping[str, str]) -> str | None:
     # connect.py passes AWS_ENDPOINT_URL explicitly; botocore reads AWS_ENDPOINT_URL_S3 itself.
     return target.endpoint_url or env.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3")
 
 
-def policy(target: Target) -> dict:
+def policy(target: Destination) -> dict:
     """Least privilege for lsmigrate and Label Studio on this bucket and folder."""
     prefix = f"{target.folder}/*" if target.folder else "*"
     return {

@@ -15,6 +15,7 @@ from ...retry import RetryPolicy
 from ...scan import RemoteObject
 from ..base import Receipt, Store, StoreError, content_type
 from ..errors import AccessDenied, CredentialsRejected, NotFound
+from . import bucket_settings
 from .failures import failure_of
 from .lean_list import LeanList
 from .lean_list import Unsupported as ListUnsupported
@@ -23,7 +24,7 @@ from .limits import LIMITS
 from .part_body import PartBody
 
 if TYPE_CHECKING:
-    from ...target import Target
+    from ..destination import Destination
 
 MD5_METADATA = "md5chksum"  # rclone's key: base64 of the whole-object MD5
 _KMS = {"aws:kms", "aws:kms:dsse"}
@@ -50,7 +51,7 @@ class S3Store(Store):
     md5_basis = basis.ETAG
     part_views = True  # UploadPart bodies go out as PartBody (part_body), never held after the answer
 
-    def __init__(self, target: Target, fs, *, connections: int = 32, retries: int = 5) -> None:
+    def __init__(self, target: Destination, fs, *, connections: int = 32, retries: int = 5) -> None:
         super().__init__(target, fs)
         self._connections = connections
         self._retry = RetryPolicy.from_retries(retries)  # for the lean PUT; botocore retries the rest (endpoints)
@@ -359,53 +360,16 @@ class S3Store(Store):
             return Receipt(etag, basis.SERVER_COPY)
         return Receipt(etag, basis.ETAG, etag)
 
-    # doctor
+    # doctor: the bucket's own settings (bucket_settings.py)
     def cors_rules(self) -> list:
-        try:
-            return self._run("GetBucketCors", None, "get_bucket_cors", Bucket=self.bucket).get("CORSRules", [])
-        except StoreError as exc:
-            if exc.code == "NoSuchCORSConfiguration":
-                return []
-            raise
+        return bucket_settings.cors_rules(self._run, self.bucket)
 
     def apply_cors(self, rule: dict) -> None:
-        self._run("PutBucketCors", None, "put_bucket_cors", Bucket=self.bucket,
-                  CORSConfiguration={"CORSRules": [rule]})
+        bucket_settings.apply_cors(self._run, self.bucket, rule)
 
     def doctor_checks(self) -> list:
-        from ...checks import PASS, WARN, Check
-
-        try:
-            config = self._run("GetBucketEncryption", None, "get_bucket_encryption", Bucket=self.bucket)
-            rules = config.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])
-            kind = rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] if rules else None
-            check = Check("default encryption at rest", PASS if kind else WARN, kind or "no default encryption")
-        except StoreError as exc:
-            if exc.code == "ServerSideEncryptionConfigurationNotFoundError":
-                check = Check("default encryption at rest", WARN, "no default encryption on the bucket",
-                              "enable SSE-S3 or SSE-KMS default encryption on the bucket")
-            else:
-                check = Check("default encryption at rest", WARN, f"cannot read it: {exc}")
-        return [check, self._lifecycle_check()]
-
-    def _lifecycle_check(self):
-        """lsmigrate aborts only the uploads its journal recorded; one created just before a kill -9, before
-        its ID was journaled, is left to the bucket's lifecycle rule."""
-        from ...checks import PASS, WARN, Check
-
-        name = "clean-up of abandoned multipart uploads"
-        fix = "add a lifecycle rule with AbortIncompleteMultipartUpload (for example after 7 days)"
-        try:
-            rules = self._run("GetBucketLifecycleConfiguration", None, "get_bucket_lifecycle_configuration",
-                              Bucket=self.bucket).get("Rules", [])
-        except StoreError as exc:
-            if exc.code == "NoSuchLifecycleConfiguration":
-                return Check(name, WARN, "no lifecycle rule on the bucket", fix)
-            return Check(name, WARN, f"cannot read the lifecycle rules: {exc}", fix)
-        if any(rule.get("AbortIncompleteMultipartUpload") and rule.get("Status") == "Enabled" for rule in rules):
-            return Check(name, PASS, "a lifecycle rule aborts incomplete multipart uploads")
-        return Check(name, WARN, "no lifecycle rule aborts incomplete multipart uploads", fix)
-
+        return [bucket_settings.encryption_check(self._run, self.bucket),
+                bucket_settings.lifecycle_check(self._run, self.bucket)]
 
 def _no_expect_continue(request, **kwargs) -> None:
     """botocore asks for `Expect: 100-continue` on bodies over 1 MiB; aiohttp then waits for the server's
