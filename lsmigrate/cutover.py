@@ -11,10 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import deployment, redact
+from . import redact
 from .deployment.kinds import KIND, VARIABLES, given, options
+from .deployment.text import read_text, unified_diff
 from .labelstudio import ENV_PREFIXES, get_env
-from .stores import record_for
+from .stores.registry import record_for
 from .target import Target, TargetError
 
 NGINX_VARIABLES = {"USE_NGINX_FOR_UPLOADS": "false", "USE_NGINX_FOR_EXPORT_DOWNLOADS": "false"}
@@ -36,7 +37,7 @@ class Edit:
     def diff(self) -> str:
         """The change as a unified diff, every secret masked: by name on its own line, by value wherever it
         stands (a YAML block scalar puts the value on the next line; JSON values nest keys), and by shape."""
-        return redact.scrub(deployment.unified_diff(self.old_text, self.new_text, self.path.name), self.secrets)
+        return redact.scrub(unified_diff(self.old_text, self.new_text, self.path.name), self.secrets)
 
 
 def storage_variables(target: Target, settings: Mapping[str, str]) -> dict[str, str]:
@@ -82,7 +83,7 @@ def prepare(target: Target, settings: Mapping[str, str], *, env_file: str | None
         raise TargetError(f"cutover edits one file: pass exactly one of {options()}")
     kind, name = chosen[0]
     path = Path(name)
-    old = deployment.read_text(path)
+    old = read_text(path)
     variables = storage_variables(target, settings)
     if no_nginx:
         variables.update(NGINX_VARIABLES)

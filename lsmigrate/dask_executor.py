@@ -17,7 +17,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from .endpoints import open_store
-from .engine import Engine, Settings, Stats, settled_without_transfer
+from .engine.results import Stats, settled_without_transfer
+from .engine.scheduling import Engine
+from .engine.sizes import Settings
 from .journal import Journal, Record
 from .origins import LocalOrigin, StoreOrigin
 from .outcome import FileResult, Outcome

@@ -17,9 +17,9 @@ from .checks import FAIL, PASS, WARN, Check
 from .endpoints import open_store
 from .jobs import describe, endpoint_of
 from .retry import CONNECT_TIMEOUT
-from .stores import record_for
 from .stores.base import Store
 from .stores.errors import AccessDenied, BucketNotFound, CredentialsRejected, NetworkError, StoreError
+from .stores.registry import record_for
 from .target import Target
 
 __all__ = ["FAIL", "PASS", "WARN", "Check", "cors_rule_text", "preflight", "render", "run_checks", "warning_lines"]

@@ -13,7 +13,7 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 from .labelstudio import get_env
-from .stores import PROVIDERS, by_scheme, record_for
+from .stores.registry import PROVIDERS, by_scheme, record_for
 from .target import Target, TargetError
 
 __all__ = ["check_bucket", "check_endpoint", "from_helm_persistence", "from_settings",

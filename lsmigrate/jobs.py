@@ -9,15 +9,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from . import deployment, endpoints
+from . import endpoints
 from .deployment.kinds import CHART_VALUES, FileKind, given
 from .deployment.settings import deployment_settings, file_variables
 from .journal import Journal, default_path
 from .labelstudio import DataDir, NotADataDir, find_data_dir, get_env, is_data_dir
 from .plan import Action, plan
 from .scan import LocalFile, Problem, scan_local
-from .stores import PROVIDERS, record_for
 from .stores.base import Store
+from .stores.registry import PROVIDERS, record_for
 from .target import Target, TargetError
 
 
@@ -89,7 +89,9 @@ def _variables_target(settings: Mapping[str, str], own: Mapping[str, str], where
 
 
 def _helm_target(values: str, settings: Mapping[str, str], url: str | None) -> Target | None:
-    persistence = deployment.read_helm_values(values)
+    from .deployment.helm import read_helm_values  # ruamel.yaml loads only where a values file is read
+
+    persistence = read_helm_values(values)
     if str(persistence.get("type") or "volume") != "volume":
         return endpoints.from_helm_persistence(persistence, settings, source=values)
     config = persistence.get("config") if isinstance(persistence.get("config"), Mapping) else {}
@@ -141,7 +143,9 @@ def live_target(*, env_file: str | None = None, compose: str | None = None, comp
         return None
     chart = _chart_file(files)
     if chart:
-        persistence = deployment.read_helm_values(chart)
+        from .deployment.helm import read_helm_values
+
+        persistence = read_helm_values(chart)
         live = endpoints.from_helm_persistence(persistence, dict(os.environ), source=chart) \
             if str(persistence.get("type") or "volume") != "volume" else None
     else:

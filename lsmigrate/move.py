@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import basis, endpoints
-from .engine import Settings
+from .engine.sizes import Settings
 from .jobs import destination_label
 from .journal import Journal, default_path, state_dir
 from .origins import StoreOrigin

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engine import Engine, Settings
+from .engine.scheduling import Engine
+from .engine.sizes import Settings
 from .jobs import destination_label
 from .journal import Journal, default_path
 from .lock import DestinationLock

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .stores import record_for
 from .stores.errors import TargetError
+from .stores.registry import record_for
 
 __all__ = ["Target", "TargetError"]
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from click.testing import CliRunner
 
-from lsmigrate.cli import main
+from lsmigrate.cli.app import main
 
 
 def run(*args: str, env: dict[str, str] | None = None):

@@ -9,18 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from lsmigrate.deployment import (
-    DeploymentFileError,
-    backups,
-    read_compose_environment,
-    read_env_file,
-    read_helm_values,
-    unified_diff,
-    update_compose_text,
-    update_env_text,
-    update_helm_values_text,
-)
+from lsmigrate.deployment import backups
 from lsmigrate.deployment.backups import latest_backup, rollback, write_with_backup
+from lsmigrate.deployment.compose import read_compose_environment, update_compose_text
+from lsmigrate.deployment.envfile import read_env_file, update_env_text
+from lsmigrate.deployment.helm import read_helm_values, update_helm_values_text
+from lsmigrate.deployment.text import DeploymentFileError, unified_diff
 
 SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
 

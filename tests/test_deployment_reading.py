@@ -11,7 +11,8 @@ from lsdata import make_data_dir
 from s3util import all_objects, run
 
 from lsmigrate import jobs
-from lsmigrate.deployment import DeploymentFileError, read_compose_environment
+from lsmigrate.deployment.compose import read_compose_environment
+from lsmigrate.deployment.text import DeploymentFileError
 
 
 def _compose(tmp_path: Path, environment: str, *, extra: str = "") -> Path:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from lsmigrate.engine import Engine, Settings
+from lsmigrate.engine.scheduling import Engine
+from lsmigrate.engine.sizes import Settings
 from lsmigrate.journal import Journal
 from lsmigrate.origins import LocalOrigin, StoreOrigin
 from lsmigrate.plan import plan, plan_sync

@@ -14,7 +14,9 @@ from envreaders import EnvFileError, compose_env_file, compose_interpolate, dock
 from ruamel.yaml import YAML
 
 from lsmigrate import cutover
-from lsmigrate.deployment import DeploymentFileError, update_compose_text, update_env_text
+from lsmigrate.deployment.compose import update_compose_text
+from lsmigrate.deployment.envfile import update_env_text
+from lsmigrate.deployment.text import DeploymentFileError
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCY=EXAMPLEKEY"
 BASE = "# Label Studio\nLABEL_STUDIO_HOST=https://ls.example.org\nDJANGO_DB=default\n"

@@ -12,7 +12,7 @@ from gcsfront import GRANULE, GCSFront
 from lsdata import make_data_dir
 from s3util import run_process
 
-from lsmigrate.engine import part_size_for
+from lsmigrate.engine.sizes import part_size_for
 from lsmigrate.stores.base import StoreError
 from lsmigrate.stores.gcs.store import STALLS, GCSStore
 from lsmigrate.target import Target

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from lsmigrate.cli import main
+from lsmigrate.cli.app import main
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,13 +14,11 @@ from pathlib import Path
 import pytest
 from s3util import run
 
-from lsmigrate.deployment import (
-    DeploymentFileError,
-    update_compose_text,
-    update_env_text,
-    update_helm_values_text,
-)
 from lsmigrate.deployment.backups import latest_backup, rollback, write_with_backup
+from lsmigrate.deployment.compose import update_compose_text
+from lsmigrate.deployment.envfile import update_env_text
+from lsmigrate.deployment.helm import update_helm_values_text
+from lsmigrate.deployment.text import DeploymentFileError
 
 
 def _listing(path: Path) -> dict:

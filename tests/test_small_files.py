@@ -9,7 +9,8 @@ import uuid
 import pytest
 
 from lsmigrate.endpoints import open_store, parse_url, with_overrides
-from lsmigrate.engine import Engine, Settings
+from lsmigrate.engine.scheduling import Engine
+from lsmigrate.engine.sizes import Settings
 from lsmigrate.journal import Journal
 from lsmigrate.origins import LocalOrigin
 from lsmigrate.plan import plan

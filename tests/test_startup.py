@@ -16,7 +16,7 @@ NOT_ON_AN_S3_COPY = ("gcsfs", "adlfs", "azure.storage", "dask", "distributed", "
 # The real CLI in a fresh interpreter, which prints the names of the modules it ended with.
 WRAPPER = ("import atexit, json, sys\n"
            "atexit.register(lambda: print(json.dumps(sorted(sys.modules))))\n"
-           "from lsmigrate.cli import main\n"
+           "from lsmigrate.cli.app import main\n"
            "sys.argv[0] = 'lsmigrate'\n"
            "main()\n")
 

@@ -127,7 +127,7 @@ def test_remote_to_remote_streams_in_bounded_memory(clouds, tmp_path):
     data = make_data_dir(tmp_path / "ls", projects=1, uploads_per_project=1, odd_names=False, large_files=(size,))
     assert run("copy", str(data.root), f"{bucket.url}/big", "-q", "--chunk-size", "16MiB").exit_code == 0
     # What the interpreter and the three providers' libraries take before a byte is moved:
-    baseline = _peak_rss(subprocess.Popen([sys.executable, "-c", "import lsmigrate.cli, lsmigrate.stores.s3.store, "
+    baseline = _peak_rss(subprocess.Popen([sys.executable, "-c", "import lsmigrate.cli.app, lsmigrate.stores.s3.store, "
                                            "lsmigrate.stores.gcs.store, s3fs, gcsfs, botocore.session; "
                                            "botocore.session.get_session().create_client('s3', region_name='x')"]))
     proc = _spawn_sync(f"{bucket.url}/big", f"gs://{name}/big", {}, "--transfers", "2", "--chunk-size", "8MiB",

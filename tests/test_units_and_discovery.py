@@ -9,7 +9,7 @@ import pytest
 
 from lsmigrate import endpoints
 from lsmigrate.checksum import digest_file, multipart_etag, part_count
-from lsmigrate.engine import part_size_for
+from lsmigrate.engine.sizes import part_size_for
 from lsmigrate.journal import Journal, default_path
 from lsmigrate.labelstudio import NotADataDir, category, default_base_data_dir, find_data_dir, get_env
 from lsmigrate.outcome import Outcome

@@ -1,5 +1,5 @@
 """`python -m lsmigrate.cli`."""
 
-from . import main
+from .app import main
 
 main()

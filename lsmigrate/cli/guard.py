@@ -11,8 +11,8 @@ import threading
 
 import click
 
-from ..deployment import DeploymentFileError
-from ..engine import SettingsError
+from ..deployment.text import DeploymentFileError
+from ..engine.sizes import SettingsError
 from ..journal import JournalError
 from ..labelstudio import NotADataDir
 from ..lock import LockHeld

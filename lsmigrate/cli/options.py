@@ -8,10 +8,10 @@ from dataclasses import replace
 import click
 
 from ..deployment.kinds import KINDS
-from ..engine import Settings
+from ..engine.sizes import Settings
 from ..jobs import Source, resolve_target, source_from_data_dir, source_from_path
-from ..stores import record_for
 from ..stores.provider import CliWords
+from ..stores.registry import record_for
 from ..units import parse_size
 from ..workflow.options import RunOptions, no_progress
 from .output import progress_bars

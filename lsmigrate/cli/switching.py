@@ -12,7 +12,7 @@ from ..deployment.kinds import given
 from ..deployment.kinds import options as file_options
 from ..jobs import describe
 from ..report import render_copy, render_verify
-from ..stores import PROVIDERS, record_for
+from ..stores.registry import PROVIDERS, record_for
 from ..workflow.cutover import current_to_move, run_cutover
 from ..workflow.doctor import run_doctor
 from ..workflow.exit_codes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, EXIT_VERIFY

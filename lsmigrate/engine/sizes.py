@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..stores import PROVIDERS
 from ..stores.base import Store
 from ..stores.provider import PartLimits
+from ..stores.registry import PROVIDERS
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

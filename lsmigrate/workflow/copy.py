@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..engine import Engine
+from ..engine.scheduling import Engine
 from ..jobs import Source, describe, open_job
 from ..journal import state_dir
 from ..lock import DestinationLock
@@ -42,7 +42,7 @@ def on_cluster(opts: RunOptions, target, journal, actions, progress, store, sour
         from ..dask_executor import run_on_cluster
     except ImportError:
         raise Refused("--executor dask needs Dask: pip install 'lsmigrate[dask]'") from None
-    from ..engine import abort_orphans
+    from ..engine.scheduling import abort_orphans
 
     stats = run_on_cluster(opts.scheduler, target, journal, opts.settings, actions, progress, source=source,
                            listener=listener)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..deployment.kinds import FileKind, given
-from ..engine import Settings
+from ..engine.sizes import Settings
 from ..report import Progress
 
 

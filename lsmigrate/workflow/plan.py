@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..engine import Settings, check_sizes, part_size_for
+from ..engine.sizes import Settings, check_sizes, part_size_for
 from ..estimate import estimate, probe
 from ..jobs import Source, describe, open_job
 from ..outcome import Outcome
