@@ -11,8 +11,8 @@ from . import basis
 from .checksum import digest_file, part_count
 from .scan import LocalFile, RemoteObject
 from .stores.base import Store
+from .units import MiB
 
-MiB = 1024 * 1024
 # Part sizes other tools use, tried when an object carries only a multipart ETag.
 COMMON_PART_SIZES = (5 * MiB, 8 * MiB, 15 * MiB, 16 * MiB, 50 * MiB, 64 * MiB, 100 * MiB, 128 * MiB)
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import re
 
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?)(b?)\s*$", re.IGNORECASE)
 _POWER = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5}
 

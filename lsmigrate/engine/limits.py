@@ -6,9 +6,9 @@ import threading
 import time
 
 from ..stores.base import StoreError
+from ..units import MiB
 from .sizes import Settings
 
-MiB = 1024 * 1024
 # Bytes of file data in flight at once, whatever --transfers x --chunk-size say: the HTTP stack holds
 # about one more copy of each request body, so this keeps the process near 2.5x this figure.
 MEMORY_BUDGET = 128 * MiB

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from ..stores.base import Store
 from ..stores.provider import PartLimits
 from ..stores.registry import PROVIDERS
-
-MiB = 1024 * 1024
-GiB = 1024 * MiB
+from ..units import GiB, MiB
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from .. import basis
 from ..checksum import multipart_etag
 from ..scan import RemoteObject
+from ..units import MiB
 from .base import Receipt, Store, StoreError, content_type
 from .errors import BucketNotFound, ChecksumMismatch, Gone, NotFound
+from .s3.limits import LIMITS as S3_LIMITS
 
-MiB = 1024 * 1024
-MAX_COPY_SIZE = 5 * 1024 * MiB  # CopyObject's limit, as S3's
+MAX_COPY_SIZE = S3_LIMITS.max_whole  # CopyObject's limit: the memory store answers as S3 does
 MAX_PART_NUMBER = 10_000
 PAGE_SIZE = 1000  # keys per listing request, as S3's
 REQUEST_KINDS = frozenset({"check", "list", "head", "put", "start_upload", "uploaded_parts", "put_part", "complete",

@@ -27,6 +27,7 @@ from fsspec.asyn import sync
 
 from ... import basis
 from ...scan import RemoteObject
+from ...units import MiB
 from ..base import Receipt, Store, StoreError, content_type
 from ..errors import (
     AccessDenied,
@@ -35,7 +36,7 @@ from ..errors import (
     NotFound,
 )
 from .failures import first_line, translate
-from .limits import LIMITS, MiB
+from .limits import LIMITS
 from .listing import CLIENT_MD5_MARK, in_code_point_order, remote_object
 
 if TYPE_CHECKING:
